@@ -1,0 +1,27 @@
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench quick clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[figures,test,bench]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m sims all --out results
+
+quick: $(STAMP)
+	$(PY) -m sims all --quick --out results
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m sims.bench
+
+clean:
+	rm -rf results bench.json .pytest_cache

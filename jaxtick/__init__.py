@@ -1,0 +1,24 @@
+"""jaxtick: test-time compute allocation in JAX.
+
+One Tick API (:class:`Agent`) for every compute consumer, one set of
+schedulers (price rule, budget rule, price search) for all of them.
+"""
+
+from jaxtick import agents, problems, signals, stats
+from jaxtick.api import Agent
+from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
+                               fit_platt)
+from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
+                              SubgradientTrace, bisect_price, init_key,
+                              run_budget, run_price, run_price_batch,
+                              subgradient_price, tick_key)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent", "BudgetResult", "Identity", "Isotonic", "Platt", "PriceResult",
+    "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
+    "fit_isotonic", "fit_platt", "init_key", "problems", "run_budget",
+    "run_price", "run_price_batch", "signals", "stats", "subgradient_price",
+    "tick_key",
+]

@@ -1,0 +1,90 @@
+"""Argument checks shared by the public entry points.
+
+Checks run only on concrete values: inside ``jit`` or ``vmap`` a traced value
+cannot be inspected, and the caller who traces is responsible for it (the sweep
+helpers check their price grids before they trace).
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+
+def concrete(x):
+  """``x`` as a NumPy array, or ``None`` when it is traced."""
+  if isinstance(x, jax.core.Tracer):
+    return None
+  try:
+    return np.asarray(x)
+  except (jax.errors.TracerArrayConversionError, TypeError):
+    return None
+
+
+def check_nonneg(name: str, value, *, allow_inf: bool = False) -> None:
+  """Raises ``ValueError`` if a concrete ``value`` is NaN, negative or infinite."""
+  v = concrete(value)
+  if v is None:
+    return
+  if not np.issubdtype(v.dtype, np.number) and v.dtype != bool:
+    raise ValueError(f"{name} must be numeric, got dtype {v.dtype}")
+  if np.isnan(v).any():
+    raise ValueError(f"{name} must not be NaN, got {value!r}")
+  if (v < 0).any():
+    raise ValueError(f"{name} must be >= 0, got {value!r}")
+  if not allow_inf and np.isinf(v).any():
+    raise ValueError(f"{name} must be finite, got {value!r}")
+
+
+def check_ticks(min_ticks, max_ticks) -> None:
+  """``min_ticks`` and ``max_ticks`` are static Python ints, 0 <= min <= max."""
+  for name, v in (("min_ticks", min_ticks), ("max_ticks", max_ticks)):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+      raise ValueError(f"{name} must be a Python int, got {v!r}")
+    if v < 0:
+      raise ValueError(f"{name} must be >= 0, got {v}")
+  if max_ticks < min_ticks:
+    raise ValueError(
+        f"max_ticks must be >= min_ticks, got max_ticks={max_ticks} < "
+        f"min_ticks={min_ticks}")
+
+
+def batch_size(name: str, tree, expected: int | None = None) -> int:
+  """The common leading-axis size of every leaf of ``tree``.
+
+  Raises ``ValueError`` naming ``name`` when a leaf is a scalar or the leading
+  sizes disagree (with each other or with ``expected``).
+  """
+  leaves = jax.tree_util.tree_leaves_with_path(tree)
+  sizes = {}
+  for path, leaf in leaves:
+    shape = np.shape(leaf)
+    if len(shape) == 0:
+      raise ValueError(
+          f"{name}: every leaf needs a leading batch axis, but leaf "
+          f"{jax.tree_util.keystr(path) or '<root>'} is a scalar")
+    sizes[jax.tree_util.keystr(path) or "<root>"] = shape[0]
+  distinct = set(sizes.values())
+  if expected is not None:
+    distinct.add(expected)
+  if len(distinct) > 1:
+    detail = ", ".join(f"{k}: {v}" for k, v in sizes.items())
+    want = f" (expected {expected})" if expected is not None else ""
+    raise ValueError(
+        f"{name}: leaves disagree on the leading (batch) axis{want}: {detail}")
+  if not distinct:
+    raise ValueError(f"{name}: empty pytree, expected arrays with a batch axis")
+  return int(distinct.pop())
+
+
+def num_keys(keys) -> int:
+  """Number of PRNG keys in a batch of typed or raw (uint32[..., 2]) keys."""
+  shape = np.shape(keys)
+  if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
+    if len(shape) != 1:
+      raise ValueError(f"keys must have shape (n,), got {shape}")
+  elif len(shape) != 2 or shape[1] != 2:
+    raise ValueError(
+        f"keys must be typed keys of shape (n,) or raw keys of shape (n, 2), "
+        f"got shape {shape}")
+  return int(shape[0])

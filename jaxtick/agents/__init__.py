@@ -1,0 +1,5 @@
+"""Tick agents: one module per compute consumer."""
+
+from jaxtick.agents.coin import CoinState, coin
+
+__all__ = ["CoinState", "coin"]

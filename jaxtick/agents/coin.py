@@ -1,0 +1,60 @@
+"""A coin flipped until its bias is clear: the smallest useful Tick agent.
+
+The problem is the coin's heads probability ``p`` (f[]); each tick flips it
+once. The question is whether ``p > 1/2``. The uncertainty is the Wald-style
+``SE / |gap|`` with ``gap = p_hat - 1/2`` and ``SE = sqrt(p_tilde (1 - p_tilde) / n)``,
+where ``p_tilde = (heads + 1) / (n + 2)`` keeps the SE positive after a run of
+equal flips; the price rule with price ``1/z`` stops when ``|gap| >= z * SE``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxtick import signals
+from jaxtick.api import Agent, Array
+
+
+class CoinState(NamedTuple):
+  """Attributes: p (f[]) the coin; flips (i32[]) and heads (i32[]) so far."""
+
+  p: Array
+  flips: Array
+  heads: Array
+
+
+def coin(cost: float = 1.0) -> Agent:
+  """A Tick agent that flips a coin of bias ``p`` once per tick.
+
+  Args:
+    cost: the cost of one flip.
+  """
+
+  def init(p, key):
+    del key
+    zero = jnp.zeros((), jnp.int32)
+    return CoinState(jnp.asarray(p, jnp.result_type(float)), zero, zero)
+
+  def tick(state, key):
+    flip = jax.random.bernoulli(key, state.p)
+    return state._replace(flips=state.flips + 1,
+                          heads=state.heads + flip.astype(jnp.int32))
+
+  def uncertainty(state):
+    n = jnp.maximum(state.flips, 1).astype(state.p.dtype)
+    p_hat = state.heads / n
+    p_tilde = (state.heads + 1) / (n + 2)
+    se = jnp.sqrt(p_tilde * (1 - p_tilde) / n)
+    u = signals.gap_ratio(p_hat - 0.5, se)
+    return jnp.where(state.flips > 0, u, jnp.inf)
+
+  def output(state):
+    return 2 * state.heads > state.flips
+
+  def cost_fn(state):
+    return jnp.asarray(cost, state.p.dtype)
+
+  return Agent(init, tick, uncertainty, output, cost_fn)

@@ -1,0 +1,5 @@
+"""Instance generators and loaders."""
+
+from jaxtick.problems.coins import coin_problems
+
+__all__ = ["coin_problems"]

@@ -1,0 +1,22 @@
+"""Coins with a known bias direction."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def coin_problems(key: jax.Array, n: int, min_gap: float = 0.05,
+                  max_gap: float = 0.3) -> jax.Array:
+  """Draws n coin biases ``p = 1/2 +- d``, ``d ~ U(min_gap, max_gap)``, random sign.
+
+  Returns:
+    f[n] heads probabilities; the right answer is ``p > 1/2``.
+  """
+  if not 0 <= min_gap <= max_gap <= 0.5:
+    raise ValueError(
+        f"need 0 <= min_gap <= max_gap <= 0.5, got {min_gap}, {max_gap}")
+  kd, ks = jax.random.split(key)
+  d = jax.random.uniform(kd, (n,), minval=min_gap, maxval=max_gap)
+  sign = jnp.where(jax.random.bernoulli(ks, 0.5, (n,)), 1.0, -1.0)
+  return 0.5 + sign * d

@@ -1,0 +1,385 @@
+"""Schedulers: the price rule, the budget rule (Algorithm 1) and price search.
+
+Keys. Every scheduler derives an episode's randomness the same way, so that an
+episode gives the same result however it is batched: ``init`` receives
+``fold_in(key, 0)`` and the t-th tick (t = 0, 1, ...) receives
+``fold_in(key, t + 1)``, where ``key`` is the episode's key.
+
+Price rule. Tick while ``calib(uncertainty(s)) - price * cost(s) > 0``, never
+fewer than ``min_ticks`` and never more than ``max_ticks`` ticks. Under a fixed
+price the allocation problem decomposes per episode (seed 000, section 3).
+
+Budget rule. Algorithm 1 of the specification over a pool of agents: bid
+``calib(u_i) - price * c_i``, tick the bidder with the largest positive surplus,
+until the budget is spent or no bid is positive.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxtick import _checks
+from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem, State
+from jaxtick.calibrate import Identity
+
+
+def init_key(key: PRNGKey) -> PRNGKey:
+  """The key an episode's ``init`` receives."""
+  return jax.random.fold_in(key, 0)
+
+
+def tick_key(key: PRNGKey, t: Array) -> PRNGKey:
+  """The key the ``t``-th tick (counting from 0) of an episode receives."""
+  return jax.random.fold_in(key, t + 1)
+
+
+class PriceResult(NamedTuple):
+  """Outcome of the price rule.
+
+  Attributes:
+    state: the final agent state.
+    ticks: i32[] ticks spent.
+    cost: f[] cost spent (the sum of ``cost(s)`` before each tick).
+  """
+
+  state: State
+  ticks: Array
+  cost: Array
+
+
+def _wants_tick(agent, calib, state, t, price, min_ticks, max_ticks):
+  surplus = calib(agent.uncertainty(state)) - price * agent.cost(state)
+  return (t < max_ticks) & ((t < min_ticks) | (surplus > 0))
+
+
+def run_price(agent: Agent, problem: Problem, key: PRNGKey, price, *,
+              max_ticks: int, min_ticks: int = 0,
+              calib: CalibMap = Identity()) -> PriceResult:
+  """Runs one episode under the price rule.
+
+  Ticks while ``calib(uncertainty) - price * cost > 0``, between ``min_ticks``
+  and ``max_ticks``. Jit- and vmap-compatible; a vmapped call keeps every lane
+  looping until the slowest episode stops (see :func:`run_price_batch` for
+  a batch runner that does not).
+
+  Args:
+    agent: the Tick agent.
+    problem: one episode's instance (no batch axis).
+    key: the episode's PRNG key.
+    price: f[] the price lambda >= 0.
+    max_ticks: static upper bound on ticks.
+    min_ticks: static lower bound on ticks.
+    calib: calibration map from uncertainty to expected gain.
+
+  Returns:
+    A :class:`PriceResult`.
+  """
+  _checks.check_ticks(min_ticks, max_ticks)
+  _checks.check_nonneg("price", price, allow_inf=True)
+  state = agent.init(problem, init_key(key))
+  dtype = jnp.result_type(float)
+
+  def body(carry):
+    state, t, spent, _ = carry
+    spent = spent + agent.cost(state)
+    state = agent.tick(state, tick_key(key, t))
+    t = t + 1
+    return state, t, spent, _wants_tick(agent, calib, state, t, price,
+                                        min_ticks, max_ticks)
+
+  t0 = jnp.zeros((), jnp.int32)
+  carry = (state, t0, jnp.zeros((), dtype),
+           _wants_tick(agent, calib, state, t0, price, min_ticks, max_ticks))
+  state, t, spent, _ = jax.lax.while_loop(lambda c: c[3], body, carry)
+  return PriceResult(state, t, spent)
+
+
+def _select(mask, a, b):
+  """Per-lane select over pytrees: ``mask`` is bool[L], leaves are [L, ...]."""
+  def sel(x, y):
+    m = mask.reshape(mask.shape + (1,) * (x.ndim - 1))
+    return jnp.where(m, x, y)
+  return jax.tree_util.tree_map(sel, a, b)
+
+
+def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
+                    max_ticks: int, min_ticks: int = 0,
+                    calib: CalibMap = Identity(),
+                    lanes: int = 2048) -> PriceResult:
+  """Runs a batch of episodes under the price rule with lane refilling.
+
+  Same results as ``jax.vmap(run_price)`` -- every episode ends exactly as it
+  does alone -- but instead of keeping all ``n`` episodes in flight until the
+  slowest stops, it keeps ``lanes`` episodes in flight and refills each
+  finished lane with the next episode, as continuous batching does in LLM
+  serving. When mean ticks are far below ``max_ticks`` this spends the
+  hardware on ticks episodes actually use.
+
+  Args:
+    agent: the Tick agent.
+    problems: a stacked pytree of n episodes (leading axis n on every leaf).
+    keys: n PRNG keys (typed ``(n,)`` or raw ``(n, 2)``).
+    price: f[] or f[n] prices (one per episode, e.g. for a flattened sweep).
+    max_ticks, min_ticks: static tick bounds, as in :func:`run_price`.
+    calib: calibration map.
+    lanes: episodes in flight at once (clipped to n).
+
+  Returns:
+    A :class:`PriceResult` whose leaves have a leading axis n.
+  """
+  _checks.check_ticks(min_ticks, max_ticks)
+  _checks.check_nonneg("price", price, allow_inf=True)
+  n = _checks.num_keys(keys)
+  _checks.batch_size("problems", problems, expected=n)
+  if jnp.ndim(price) not in (0, 1) or (jnp.ndim(price) == 1 and jnp.shape(price)[0] != n):
+    raise ValueError(
+        f"price must be a scalar or have shape ({n},), got {jnp.shape(price)}")
+  if not isinstance(lanes, int) or lanes < 1:
+    raise ValueError(f"lanes must be a positive int, got {lanes!r}")
+  num_lanes = min(lanes, n)
+  dtype = jnp.result_type(float)
+  prices = jnp.broadcast_to(jnp.asarray(price, dtype), (n,))
+  take = lambda tree, idx: jax.tree_util.tree_map(lambda x: x[idx], tree)
+
+  def fresh(idx):
+    """Lanes loaded with episodes ``idx`` (clamped into range)."""
+    idx = jnp.clip(idx, 0, n - 1)
+    k = keys[idx]
+    state = jax.vmap(agent.init)(take(problems, idx), jax.vmap(init_key)(k))
+    return state, k, prices[idx]
+
+  def wants(state, t, p):
+    return jax.vmap(lambda s, t, p: _wants_tick(
+        agent, calib, s, t, p, min_ticks, max_ticks))(state, t, p)
+
+  lane_idx = jnp.arange(num_lanes)
+  state, lkey, lprice = fresh(lane_idx)
+  zeros_t = jnp.zeros(num_lanes, jnp.int32)
+  go = wants(state, zeros_t, lprice)
+  # Output buffers: one final state per episode.
+  out_state = jax.tree_util.tree_map(
+      lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype), state)
+  carry = dict(state=state, key=lkey, price=lprice, ep=lane_idx, t=zeros_t,
+               spent=jnp.zeros(num_lanes, dtype), go=go,
+               next=jnp.array(num_lanes, jnp.int32), out=out_state,
+               out_t=jnp.zeros(n, jnp.int32), out_cost=jnp.zeros(n, dtype))
+
+  def body(c):
+    # 1. Retire lanes whose episode has stopped; write their results.
+    active = c["ep"] < n
+    retire = active & ~c["go"]
+    dest = jnp.where(retire, c["ep"], n)  # n: dropped
+    scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
+    out = jax.tree_util.tree_map(scatter, c["out"], c["state"])
+    out_t = scatter(c["out_t"], c["t"])
+    out_cost = scatter(c["out_cost"], c["spent"])
+    # 2. Refill retired lanes with the next episodes, in order.
+    free = retire | ~active
+    new_ep = c["next"] + jnp.cumsum(free) - 1
+    new_state, new_key, new_price = fresh(new_ep)
+    new_ep = jnp.where(new_ep < n, new_ep, n)
+    state = _select(free, new_state, c["state"])
+    key = jnp.where(free[:, None] if keys.ndim == 2 else free, new_key, c["key"])
+    lprice = jnp.where(free, new_price, c["price"])
+    ep = jnp.where(free, new_ep, c["ep"])
+    t = jnp.where(free, 0, c["t"])
+    spent = jnp.where(free, 0, c["spent"])
+    if min_ticks >= 1:  # a fresh episode always takes its first tick
+      go = c["go"] | free
+    else:
+      go = jnp.where(free, wants(state, t, lprice), c["go"])
+    go = go & (ep < n)
+    # 3. Tick every lane that wants to.
+    cost = jax.vmap(agent.cost)(state)
+    ticked = jax.vmap(agent.tick)(state, jax.vmap(tick_key)(key, t))
+    state = _select(go, ticked, state)
+    spent = jnp.where(go, spent + cost, spent)
+    t = jnp.where(go, t + 1, t)
+    go = go & wants(state, t, lprice)
+    return dict(state=state, key=key, price=lprice, ep=ep, t=t, spent=spent,
+                go=go, next=c["next"] + jnp.sum(free), out=out, out_t=out_t,
+                out_cost=out_cost)
+
+  c = jax.lax.while_loop(lambda c: jnp.any(c["ep"] < n), body, carry)
+  return PriceResult(c["out"], c["out_t"], c["out_cost"])
+
+
+class BudgetResult(NamedTuple):
+  """Outcome of the budget rule over a pool of k agents.
+
+  Attributes:
+    state: the final states, stacked (leading axis k).
+    ticks: i32[k] ticks each agent received.
+    spent: f[] total cost spent (never more than the budget).
+    output: the fused output (by default the stacked outputs, [k, ...]).
+  """
+
+  state: State
+  ticks: Array
+  spent: Array
+  output: Array
+
+
+def run_budget(agent: Agent, problems: Problem, keys: PRNGKey, budget,
+               price=0.0, *, max_ticks: int, calib: CalibMap = Identity(),
+               fuse: Callable[[Array, State], Array] | None = None
+               ) -> BudgetResult:
+  """Algorithm 1: greedy allocation of a budget across a pool of agents.
+
+  Repeatedly computes every agent's bid ``calib(u_i) - price * c_i`` and ticks
+  the agent with the largest positive surplus (the lowest index on ties),
+  until no bid is positive or the budget is spent. A bid is only admissible if
+  its cost still fits in the remaining budget and the agent has ticks left
+  (``max_ticks`` per agent), so the spent cost never exceeds ``budget``; with
+  equal costs that divide the budget this is exactly the specification's loop.
+  With equal costs and gains that diminish per agent, greedy is optimal.
+
+  Args:
+    agent: the Tick agent (all pool members are of this kind).
+    problems: stacked pytree of k instances (leading axis k on every leaf).
+    keys: k PRNG keys; agent i's ticks use its key as in :func:`run_price`.
+    budget: f[] total budget B >= 0.
+    price: f[] price lambda >= 0 (0: spend while any gain is positive).
+    max_ticks: static per-agent tick cap.
+    calib: calibration map from uncertainty to expected gain.
+    fuse: ``fuse(outputs, states) -> output``, with ``outputs`` the stacked
+      per-agent outputs [k, ...]; default returns ``outputs``.
+
+  Returns:
+    A :class:`BudgetResult`.
+  """
+  _checks.check_ticks(0, max_ticks)
+  _checks.check_nonneg("budget", budget, allow_inf=True)
+  _checks.check_nonneg("price", price, allow_inf=True)
+  k = _checks.num_keys(keys)
+  _checks.batch_size("problems", problems, expected=k)
+  dtype = jnp.result_type(float)
+  budget = jnp.asarray(budget, dtype)
+  states = jax.vmap(agent.init)(problems, jax.vmap(init_key)(keys))
+
+  def bids(states, ticks, spent):
+    u = jax.vmap(agent.uncertainty)(states)
+    c = jax.vmap(agent.cost)(states)
+    surplus = calib(u) - price * c
+    ok = (surplus > 0) & (c <= budget - spent) & (ticks < max_ticks)
+    return jnp.where(ok, surplus, -jnp.inf), c
+
+  def body(carry):
+    states, ticks, spent, surplus, c = carry
+    i = jnp.argmax(surplus)
+    one = jax.tree_util.tree_map(lambda x: x[i], states)
+    one = agent.tick(one, tick_key(keys[i], ticks[i]))
+    states = jax.tree_util.tree_map(lambda x, y: x.at[i].set(y), states, one)
+    ticks = ticks.at[i].add(1)
+    spent = spent + c[i]
+    return (states, ticks, spent) + bids(states, ticks, spent)
+
+  ticks = jnp.zeros(k, jnp.int32)
+  spent = jnp.zeros((), dtype)
+  carry = (states, ticks, spent) + bids(states, ticks, spent)
+  states, ticks, spent, _, _ = jax.lax.while_loop(
+      lambda c: jnp.max(c[3]) > -jnp.inf, body, carry)
+  outputs = jax.vmap(agent.output)(states)
+  output = outputs if fuse is None else fuse(outputs, states)
+  return BudgetResult(states, ticks, spent, output)
+
+
+class PriceSearchResult(NamedTuple):
+  """Outcome of a price search.
+
+  Attributes:
+    price: f[] the price found.
+    cost: f[] mean cost at that price.
+    lo, hi: f[] the final bracket (bisection) -- cost(lo) > target >= cost(hi).
+  """
+
+  price: Array
+  cost: Array
+  lo: Array
+  hi: Array
+
+
+def bisect_price(mean_cost: Callable[[Array], Array], target, lo=0.0,
+                 hi=1.0, *, num_iters: int = 40) -> PriceSearchResult:
+  """Finds the price whose mean cost meets ``target`` by bisection.
+
+  Mean cost is non-increasing in the price (a higher price stops every
+  episode no later), so bisection on the bracket ``[lo, hi]`` converges to the
+  smallest price whose mean cost is at most ``target``. Jit-compatible.
+
+  Args:
+    mean_cost: ``price -> f[]`` mean cost over a batch at that price.
+    target: f[] target mean cost.
+    lo, hi: initial bracket, ``0 <= lo <= hi``.
+    num_iters: static number of halvings.
+
+  Returns:
+    A :class:`PriceSearchResult` with ``price = hi`` (meets the target if the
+    initial ``hi`` did).
+  """
+  for name, v in (("target", target), ("lo", lo), ("hi", hi)):
+    _checks.check_nonneg(name, v)
+  clo, chi = _checks.concrete(lo), _checks.concrete(hi)
+  if clo is not None and chi is not None and clo > chi:
+    raise ValueError(f"need lo <= hi, got lo={lo}, hi={hi}")
+  if not isinstance(num_iters, int) or num_iters < 0:
+    raise ValueError(f"num_iters must be a non-negative int, got {num_iters!r}")
+  dtype = jnp.result_type(float)
+
+  def step(_, bracket):
+    lo, hi = bracket
+    mid = 0.5 * (lo + hi)
+    meets = mean_cost(mid) <= target
+    return jnp.where(meets, lo, mid), jnp.where(meets, mid, hi)
+
+  lo, hi = jax.lax.fori_loop(0, num_iters, step,
+                             (jnp.asarray(lo, dtype), jnp.asarray(hi, dtype)))
+  return PriceSearchResult(hi, mean_cost(hi), lo, hi)
+
+
+class SubgradientTrace(NamedTuple):
+  """Prices and mean costs along the subgradient iteration.
+
+  Attributes:
+    price: f[] the last price.
+    prices: f[num_steps] the price before each step.
+    costs: f[num_steps] the mean cost at each of those prices.
+  """
+
+  price: Array
+  prices: Array
+  costs: Array
+
+
+def subgradient_price(mean_cost: Callable[[Array], Array], target, price=0.0,
+                      *, step_size: float, num_steps: int) -> SubgradientTrace:
+  """Projected subgradient ascent on the dual (seed 000, section 3).
+
+  ``price <- max(0, price + step_size * (mean_cost(price) - target))``: the
+  price rises while the batch overspends and falls while it underspends.
+
+  Args:
+    mean_cost: ``price -> f[]`` mean cost over a batch at that price.
+    target: f[] the budget per episode.
+    price: initial price >= 0.
+    step_size: the step eta > 0.
+    num_steps: static number of steps.
+
+  Returns:
+    A :class:`SubgradientTrace`.
+  """
+  _checks.check_nonneg("target", target)
+  _checks.check_nonneg("price", price)
+  _checks.check_nonneg("step_size", step_size)
+  dtype = jnp.result_type(float)
+
+  def step(p, _):
+    c = mean_cost(p)
+    return jnp.maximum(0.0, p + step_size * (c - target)), (p, c)
+
+  p, (prices, costs) = jax.lax.scan(step, jnp.asarray(price, dtype), None,
+                                    length=num_steps)
+  return SubgradientTrace(p, prices, costs)

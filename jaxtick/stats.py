@@ -1,0 +1,111 @@
+"""Interval estimates and paired tests for reported proportions.
+
+Vectorised over any leading shape and jit-compatible. For full double
+precision, call them with 64-bit types enabled (``with jax.enable_x64():``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+Z95 = 1.959963984540054  # standard normal 0.975 quantile
+
+
+class Interval(NamedTuple):
+  """A confidence interval ``[lo, hi]``."""
+
+  lo: Array
+  hi: Array
+
+
+def _pn(successes, n):
+  s = jnp.asarray(successes)
+  n = jnp.asarray(n)
+  dtype = jnp.result_type(float)
+  s, n = s.astype(dtype), n.astype(dtype)
+  p = jnp.where(n > 0, s / jnp.where(n > 0, n, 1.0), jnp.nan)
+  return p, n
+
+
+def proportion(successes, n) -> Array:
+  """``successes / n`` (NaN where n = 0)."""
+  return _pn(successes, n)[0]
+
+
+def normal_interval(successes, n, z: float = Z95) -> Interval:
+  """Normal-approximation (Wald) interval ``p +- z sqrt(p(1-p)/n)``, clipped to [0, 1]."""
+  p, n = _pn(successes, n)
+  half = z * jnp.sqrt(p * (1 - p) / n)
+  return Interval(jnp.clip(p - half, 0.0, 1.0), jnp.clip(p + half, 0.0, 1.0))
+
+
+def wilson_interval(successes, n, z: float = Z95) -> Interval:
+  """Wilson score interval: the ``p0`` with ``|p - p0| <= z sqrt(p0(1-p0)/n)``."""
+  p, n = _pn(successes, n)
+  z2 = z * z
+  denom = 1 + z2 / n
+  centre = (p + z2 / (2 * n)) / denom
+  half = z * jnp.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+  return Interval(jnp.clip(centre - half, 0.0, 1.0), jnp.clip(centre + half, 0.0, 1.0))
+
+
+def binom_cdf_half(k, n) -> Array:
+  """``P(X <= k)`` for ``X ~ Binomial(n, 1/2)`` (k, n integer arrays)."""
+  dtype = jnp.result_type(float)
+  k = jnp.asarray(k).astype(dtype)
+  n = jnp.asarray(n).astype(dtype)
+  full = k >= n
+  a = jnp.where(full, 1.0, n - k)
+  cdf = jax.scipy.special.betainc(a, k + 1, jnp.asarray(0.5, dtype))
+  return jnp.where(k < 0, 0.0, jnp.where(full, 1.0, cdf))
+
+
+class McNemar(NamedTuple):
+  """Exact two-sided McNemar test of paired correctness.
+
+  Attributes:
+    b: i32[...] pairs where A is right and B wrong.
+    c: i32[...] pairs where A is wrong and B right.
+    n: i32[...] discordant pairs ``b + c``.
+    p: f[...] exact two-sided p-value ``min(1, 2 P(X <= min(b, c)))``,
+      ``X ~ Binomial(n, 1/2)``; 1 when ``n = 0``.
+  """
+
+  b: Array
+  c: Array
+  n: Array
+  p: Array
+
+
+def mcnemar_counts(b, c) -> McNemar:
+  """Exact McNemar test from discordant counts ``b`` and ``c``."""
+  b = jnp.asarray(b, jnp.int32)
+  c = jnp.asarray(c, jnp.int32)
+  n = b + c
+  p = jnp.minimum(1.0, 2.0 * binom_cdf_half(jnp.minimum(b, c), n))
+  return McNemar(b, c, n, jnp.where(n > 0, p, 1.0))
+
+
+def mcnemar(correct_a: Array, correct_b: Array, axis: int = -1) -> McNemar:
+  """Exact McNemar test from two paired correctness vectors.
+
+  Args:
+    correct_a: bool[..., N] whether A was right on each instance.
+    correct_b: bool[..., N] whether B was right on each instance.
+
+  Returns:
+    :class:`McNemar` with ``b`` = #(A right, B wrong), ``c`` = #(A wrong, B right).
+  """
+  a = jnp.asarray(correct_a, bool)
+  bb = jnp.asarray(correct_b, bool)
+  if a.shape != bb.shape:
+    raise ValueError(
+        f"correctness vectors must have the same shape, got {a.shape} and {bb.shape}")
+  b = jnp.sum(a & ~bb, axis=axis)
+  c = jnp.sum(~a & bb, axis=axis)
+  return mcnemar_counts(b, c)

@@ -1,0 +1,1 @@
+"""Experiments on top of jaxtick: ``python -m sims`` and ``python -m sims.bench``."""

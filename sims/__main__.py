@@ -1,0 +1,115 @@
+"""python -m sims [names...|all] --n N --seed S --out DIR --quick
+
+Runs the registered experiments and writes results.txt, results.json and the
+figures into --out. Bad arguments exit with code 2 and a one-line message,
+before anything runs or is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from sims import registry, report
+
+
+class _Parser(argparse.ArgumentParser):
+  def error(self, message):  # one line, exit code 2
+    self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text):
+  try:
+    v = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+  if v <= 0:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+  return v
+
+
+def _seed(text):
+  try:
+    v = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {text!r}")
+  if v < 0:
+    raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {v}")
+  return v
+
+
+def parse_args(argv, names):
+  p = _Parser(prog="python -m sims", description=__doc__.split("\n\n")[1])
+  p.add_argument("experiments", nargs="*", default=["all"],
+                 help=f"experiments to run: all, or any of {', '.join(names)}")
+  p.add_argument("--n", type=_positive_int, default=None,
+                 help="episodes/instances per experiment (default: each one's own)")
+  p.add_argument("--seed", type=_seed, default=0, help="master seed (default 0)")
+  p.add_argument("--out", type=Path, default=Path("results"),
+                 help="output directory (default: results)")
+  p.add_argument("--quick", action="store_true", help="small, fast runs")
+  args = p.parse_args(argv)
+  chosen = []
+  for name in args.experiments:
+    if name == "all":
+      chosen.extend(names)
+    elif name in names:
+      chosen.append(name)
+    else:
+      p.error(f"unknown experiment {name!r}; expected 'all' or one of: "
+              f"{', '.join(names)}")
+  args.experiments = list(dict.fromkeys(chosen))
+  if args.out.exists() and not args.out.is_dir():
+    p.error(f"--out {str(args.out)!r} exists and is not a directory")
+  return args
+
+
+def main(argv=None) -> int:
+  experiments = registry.load_all()
+  args = parse_args(sys.argv[1:] if argv is None else argv, list(experiments))
+  version = report.results_version()
+
+  def progress(msg):
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+  config = registry.Config(seed=args.seed, n=args.n, quick=args.quick,
+                           progress=progress)
+  sections, timings, figures = {}, {}, {}
+  start = time.perf_counter()
+  for i, name in enumerate(args.experiments, 1):
+    exp = experiments[name]
+    print(f"[{i}/{len(args.experiments)}] {name}: {exp.title}", file=sys.stderr,
+          flush=True)
+    t0 = time.perf_counter()
+    sections[name] = report.to_jsonable(exp.run(config))
+    timings[name] = time.perf_counter() - t0
+    if exp.figures is not None:
+      figures[name] = [str(p) for p in exp.figures(sections[name], args.out)]
+    print(f"    done in {timings[name]:.1f} s", file=sys.stderr, flush=True)
+  total = time.perf_counter() - start
+  payload = {
+      "results_version": version,
+      "config": {**config.as_dict(), "experiments": args.experiments},
+      "wall_clock_sec": {"total": total, **timings},
+      "figures": figures,
+      "experiments": sections,
+  }
+  text = [f"results_version: {version}",
+          f"config: seed={args.seed} n={args.n} quick={args.quick} "
+          f"experiments={' '.join(args.experiments)}",
+          f"wall_clock_sec: total={total!r} " +
+          " ".join(f"{k}={v!r}" for k, v in timings.items()), ""]
+  for name, metrics in sections.items():
+    exp = experiments[name]
+    body = exp.render(metrics) if exp.render else report.render_generic(metrics)
+    text += [f"== {name}: {exp.title} ==", body, ""]
+  paths = report.write_results(args.out, payload, "\n".join(text))
+  print(f"wrote {', '.join(str(p) for p in paths)} "
+        f"(results_version {version})", file=sys.stderr)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,82 @@
+"""Benchmarks: ``python -m sims.bench [names...]``.
+
+A benchmark is a function registered with :func:`register` in a module of this
+package. It returns a :class:`Record`: the figures it measured (name -> value,
+with units in the name) and the ratios of its subject against references
+measured in the same run. Use :func:`timeit` for every timing so that all
+figures are taken the same way (compiled first, then the minimum and median
+over repeats, with ``block_until_ready``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import statistics
+import time
+from typing import Callable, NamedTuple
+
+import jax
+
+
+class Timing(NamedTuple):
+  """Seconds per call: minimum and median over ``reps`` calls after warm-up."""
+
+  best: float
+  median: float
+  reps: int
+
+
+def timeit(fn: Callable, *args, reps: int = 5, min_time: float = 0.0) -> Timing:
+  """Times ``fn(*args)``: one warm-up (compile) call, then ``reps`` timed calls.
+
+  Each call's outputs are waited for with ``jax.block_until_ready``. If
+  ``min_time`` > 0, keeps repeating until that many seconds have been timed.
+  """
+  jax.block_until_ready(fn(*args))
+  times = []
+  while len(times) < reps or sum(times) < min_time:
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return Timing(min(times), statistics.median(times), len(times))
+
+
+class Record(NamedTuple):
+  """One benchmark's results.
+
+  Attributes:
+    name: benchmark name.
+    sizes: workload sizes (episodes, ticks, ...).
+    figures: measured figures, e.g. ``{"jaxtick_samples_per_s": 1.2e8}``.
+    ratios: subject / reference ratios, e.g. ``{"vs_numpy_loop": 41.0}``.
+    targets: the ratio each target asks for (same keys as ``ratios``).
+    notes: free text (method, caveats).
+  """
+
+  name: str
+  sizes: dict
+  figures: dict
+  ratios: dict
+  targets: dict = {}
+  notes: str = ""
+
+
+BENCHMARKS: dict[str, Callable[..., Record]] = {}
+
+
+def register(name: str):
+  """Decorator: registers ``fn(quick: bool) -> Record`` as benchmark ``name``."""
+  def wrap(fn):
+    BENCHMARKS[name] = fn
+    return fn
+  return wrap
+
+
+def load_all() -> dict[str, Callable[..., Record]]:
+  """Imports every benchmark module in this package."""
+  import sims.bench as pkg
+  for info in pkgutil.iter_modules(pkg.__path__):
+    if not info.name.startswith("_"):
+      importlib.import_module(f"sims.bench.{info.name}")
+  return dict(BENCHMARKS)

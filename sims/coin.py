@@ -1,0 +1,134 @@
+"""coin: the Tick API end to end on the smallest agent (sequential coin tests).
+
+A batch of coins with known bias direction; the price rule flips each until
+``|p_hat - 1/2| >= z SE`` (price 1/z); a dense z sweep in one compiled pass;
+bisection for the price meeting a target mean number of flips; and the budget
+rule (Algorithm 1) across pools of coins against the price rule at equal
+mean compute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxtick as jt
+from sims import registry, report
+
+MAX_TICKS = 32
+MIN_TICKS = 2
+
+
+def _sweep(agent, probs, keys, prices):
+  """Runs every (price, episode) pair in one batch; returns ticks and outputs."""
+  n, m = probs.shape[0], prices.shape[0]
+  flat_probs = jnp.tile(probs, m)
+  flat_keys = jnp.tile(keys, m)
+  flat_price = jnp.repeat(prices, n)
+  res = jt.run_price_batch(agent, flat_probs, flat_keys, flat_price,
+                           max_ticks=MAX_TICKS, min_ticks=MIN_TICKS)
+  out = jax.vmap(agent.output)(res.state)
+  return res.ticks.reshape(m, n), out.reshape(m, n)
+
+
+def run(config: registry.Config) -> dict:
+  n = config.size(4000, quick=400)
+  key = jax.random.key(config.seed)
+  kp, ke, kb = jax.random.split(key, 3)
+  agent = jt.agents.coin()
+  probs = jt.problems.coin_problems(kp, n)
+  truth = np.asarray(probs > 0.5)
+  keys = jax.random.split(ke, n)
+
+  zs = np.round(np.linspace(0.25, 3.0, 56), 4)
+  config.progress(f"z sweep: {len(zs)} prices x {n} episodes in one pass")
+  ticks, outs = jax.jit(_sweep, static_argnums=0)(agent, probs, keys,
+                                                  jnp.asarray(1.0 / zs))
+  ticks, outs = np.asarray(ticks), np.asarray(outs)
+  sweep = []
+  for i, z in enumerate(zs):
+    correct = int((outs[i] == truth).sum())
+    sweep.append({"z": float(z), "mean_ticks": float(ticks[i].mean()),
+                  "accuracy": report.proportion(correct, n)})
+
+  target = 8.0
+  mean_cost = lambda lam: jt.run_price_batch(
+      agent, probs, keys, lam, max_ticks=MAX_TICKS, min_ticks=MIN_TICKS).cost.mean()
+  found = jax.jit(lambda: jt.bisect_price(mean_cost, target, 0.0, 10.0))()
+  config.progress(f"bisection: price {float(found.price):.5f} for mean cost {target}")
+
+  pool = 16
+  pools = n // pool
+  budget = float(target * pool)
+  pprobs = probs[: pools * pool].reshape(pools, pool)
+  pkeys = keys[: pools * pool].reshape(pools, pool)
+  budget_run = jax.jit(jax.vmap(lambda p, k: jt.run_budget(
+      agent, p, k, budget, 0.0, max_ticks=MAX_TICKS)))
+  br = budget_run(pprobs, pkeys)
+  b_correct = int((np.asarray(br.output).reshape(-1) == truth[: pools * pool]).sum())
+  # Price rule at the same mean compute (bisection on the same episodes).
+  sub_probs, sub_keys = probs[: pools * pool], keys[: pools * pool]
+  mean_spent = float(np.asarray(br.spent).mean()) / pool
+  sub_cost = lambda lam: jt.run_price_batch(
+      agent, sub_probs, sub_keys, lam, max_ticks=MAX_TICKS).cost.mean()
+  eq = jax.jit(lambda: jt.bisect_price(sub_cost, mean_spent, 0.0, 10.0))()
+  pr = jt.run_price_batch(agent, sub_probs, sub_keys, eq.price, max_ticks=MAX_TICKS)
+  p_correct = int((np.asarray(jax.vmap(agent.output)(pr.state)) == truth[: pools * pool]).sum())
+  return {
+      "episodes": n, "max_ticks": MAX_TICKS, "min_ticks": MIN_TICKS,
+      "sweep": sweep,
+      "bisection": {"target_mean_ticks": target, "price": float(found.price),
+                    "z": 1.0 / float(found.price) if float(found.price) > 0 else None,
+                    "mean_ticks": float(found.cost)},
+      "budget_vs_price": {
+          "pool_size": pool, "pools": pools, "budget_per_pool": budget,
+          "budget_rule": {"mean_ticks": mean_spent,
+                          "accuracy": report.proportion(b_correct, pools * pool)},
+          "price_rule": {"price": float(eq.price), "mean_ticks": float(eq.cost),
+                         "accuracy": report.proportion(p_correct, pools * pool)},
+      },
+  }
+
+
+def figures(metrics: dict, out: Path) -> list:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  s = metrics["sweep"]
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot([r["mean_ticks"] for r in s], [r["accuracy"]["p"] for r in s], ".-",
+          label="price rule (z sweep)")
+  for name, r in metrics["budget_vs_price"].items():
+    if isinstance(r, dict) and "accuracy" in r:
+      ax.plot(r["mean_ticks"], r["accuracy"]["p"], "o", label=name.replace("_", " "))
+  ax.set_xlabel("mean flips per coin")
+  ax.set_ylabel("accuracy")
+  ax.set_title("coin: accuracy vs compute")
+  ax.legend()
+  return [report.save_figure(fig, Path(out) / "coin_pareto.png")]
+
+
+def render(m: dict) -> str:
+  lines = [f"episodes {m['episodes']}, ticks in [{m['min_ticks']}, {m['max_ticks']}]",
+           "z sweep (z, mean flips, accuracy):"]
+  for r in m["sweep"]:
+    lines.append(f"  z={r['z']!r} mean_ticks={r['mean_ticks']!r} "
+                 f"accuracy={report.format_proportion(r['accuracy'])}")
+  b = m["bisection"]
+  lines.append(f"bisection: target {b['target_mean_ticks']!r} -> price {b['price']!r} "
+               f"(z={b['z']!r}), mean ticks {b['mean_ticks']!r}")
+  bp = m["budget_vs_price"]
+  lines.append(f"budget rule (pools of {bp['pool_size']}, budget {bp['budget_per_pool']!r}): "
+               f"mean ticks {bp['budget_rule']['mean_ticks']!r}, accuracy "
+               f"{report.format_proportion(bp['budget_rule']['accuracy'])}")
+  lines.append(f"price rule at equal compute (price {bp['price_rule']['price']!r}): "
+               f"mean ticks {bp['price_rule']['mean_ticks']!r}, accuracy "
+               f"{report.format_proportion(bp['price_rule']['accuracy'])}")
+  return "\n".join(lines)
+
+
+registry.register("coin", "Coin flips under the price and budget rules",
+                  render=render, figures=figures)(run)

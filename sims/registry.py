@@ -1,0 +1,98 @@
+"""The experiment registry.
+
+An experiment is a module ``sims/e<k>_<topic>.py`` (any module in ``sims`` whose
+name starts with ``e`` and a digit, or listed in ``EXTRA_MODULES``) that calls
+:func:`register` on a pure function ``run(config) -> metrics``. ``metrics`` is a
+JSON-ready dict (Python ints, floats, strings, lists, dicts; proportions made
+with :func:`sims.report.proportion`). It must depend only on the config, so
+that the same seed gives the same metrics.
+
+Example::
+
+    @registry.register("e9", "My experiment", render=my_text, figures=my_plots)
+    def run(config: registry.Config) -> dict:
+      n = config.size(1200, quick=200)
+      ...
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import sims
+
+
+class Config(NamedTuple):
+  """What every experiment receives.
+
+  Attributes:
+    seed: the master seed (derive experiment keys from it).
+    n: episodes/instances override from ``--n`` (None: the experiment's default).
+    quick: smaller, faster runs (``--quick``).
+    progress: ``progress(message)`` prints a progress line on the terminal.
+  """
+
+  seed: int = 0
+  n: int | None = None
+  quick: bool = False
+  progress: Callable[[str], None] = lambda msg: None
+
+  def size(self, default: int, quick: int | None = None) -> int:
+    """The episode count to use: ``--n`` if given, else the (quick) default."""
+    if self.n is not None:
+      return self.n
+    return quick if (self.quick and quick is not None) else default
+
+  def as_dict(self) -> dict:
+    return {"seed": self.seed, "n": self.n, "quick": self.quick}
+
+
+class Experiment(NamedTuple):
+  """A registered experiment.
+
+  Attributes:
+    name: short name used on the command line (``e1``).
+    title: one-line title for results.txt.
+    run: ``run(config) -> metrics`` (JSON-ready dict).
+    render: ``render(metrics) -> str`` for results.txt (None: generic dump).
+    figures: ``figures(metrics, out_dir) -> list of written paths`` (or None).
+  """
+
+  name: str
+  title: str
+  run: Callable[[Config], dict]
+  render: Callable[[dict], str] | None = None
+  figures: Callable[[dict, Path], list] | None = None
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+EXTRA_MODULES = ("sims.coin",)
+
+
+def register(name: str, title: str, *, render=None, figures=None):
+  """Decorator registering ``run`` as experiment ``name``."""
+  def wrap(run):
+    if name in EXPERIMENTS and EXPERIMENTS[name].run is not run:
+      raise ValueError(f"experiment {name!r} registered twice")
+    EXPERIMENTS[name] = Experiment(name, title, run, render, figures)
+    return run
+  return wrap
+
+
+def _sort_key(name: str):
+  m = re.match(r"e(\d+)$", name)
+  return (0, int(m.group(1)), name) if m else (1, 0, name)
+
+
+def load_all() -> dict[str, Experiment]:
+  """Imports every experiment module; returns the registry in run order."""
+  for mod in EXTRA_MODULES:
+    importlib.import_module(mod)
+  for info in pkgutil.iter_modules(sims.__path__):
+    if re.match(r"e\d", info.name):
+      importlib.import_module(f"sims.{info.name}")
+  return {k: EXPERIMENTS[k] for k in sorted(EXPERIMENTS, key=_sort_key)}

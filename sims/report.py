@@ -1,0 +1,125 @@
+"""Results files: results.txt, results.json, figures; proportions with intervals."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxtick import stats
+
+RESULTS_JSON = "results.json"
+RESULTS_TXT = "results.txt"
+
+
+def results_version() -> str:
+  """UTC ISO-8601 timestamp identifying one run's results."""
+  now = datetime.datetime.now(datetime.timezone.utc)
+  return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def proportion(successes, n) -> dict:
+  """A proportion with exact counts and both 95% intervals (double precision).
+
+  Returns:
+    ``{"successes", "n", "p", "ci_normal": [lo, hi], "ci_wilson": [lo, hi]}``.
+  """
+  s, n = int(successes), int(n)
+  if n <= 0 or not 0 <= s <= n:
+    raise ValueError(f"need 0 <= successes <= n and n > 0, got {s}/{n}")
+  with jax.enable_x64(True):
+    lo_n, hi_n = stats.normal_interval(s, n)
+    lo_w, hi_w = stats.wilson_interval(s, n)
+    return {"successes": s, "n": n, "p": s / n,
+            "ci_normal": [float(lo_n), float(hi_n)],
+            "ci_wilson": [float(lo_w), float(hi_w)]}
+
+
+def mcnemar(correct_a, correct_b) -> dict:
+  """Exact McNemar test of two paired correctness vectors, as a dict."""
+  with jax.enable_x64(True):
+    t = stats.mcnemar(np.asarray(correct_a, bool), np.asarray(correct_b, bool))
+    return {"b": int(t.b), "c": int(t.c), "n": int(t.n), "p": float(t.p)}
+
+
+def to_jsonable(x):
+  """Converts NumPy/JAX scalars and arrays inside ``x`` to plain Python."""
+  if isinstance(x, dict):
+    return {str(k): to_jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [to_jsonable(v) for v in x]
+  if isinstance(x, (np.ndarray, jax.Array)):
+    return to_jsonable(np.asarray(x).tolist())
+  if isinstance(x, np.generic):
+    return x.item()
+  if isinstance(x, float) and not math.isfinite(x):
+    return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
+  return x
+
+
+def format_proportion(d: dict) -> str:
+  """One line: ``p (s/n)  normal [lo, hi]  wilson [lo, hi]`` at full precision."""
+  return (f"{d['p']!r} ({d['successes']}/{d['n']})  "
+          f"normal [{d['ci_normal'][0]!r}, {d['ci_normal'][1]!r}]  "
+          f"wilson [{d['ci_wilson'][0]!r}, {d['ci_wilson'][1]!r}]")
+
+
+def render_generic(metrics, indent: int = 0) -> str:
+  """A readable full-precision dump of a metrics dict."""
+  pad = "  " * indent
+  lines = []
+  for key, v in metrics.items():
+    if isinstance(v, dict) and {"successes", "n", "ci_wilson"} <= set(v):
+      lines.append(f"{pad}{key}: {format_proportion(v)}")
+    elif isinstance(v, dict):
+      lines.append(f"{pad}{key}:")
+      lines.append(render_generic(v, indent + 1))
+    elif isinstance(v, list) and len(v) > 12:
+      lines.append(f"{pad}{key}: [{len(v)} values; see results.json]")
+    else:
+      lines.append(f"{pad}{key}: {v!r}")
+  return "\n".join(lines)
+
+
+def atomic_write(files: dict[Path, bytes]) -> None:
+  """Writes every file whole or none: temporaries first, then renames."""
+  temps = []
+  try:
+    for path, data in files.items():
+      path.parent.mkdir(parents=True, exist_ok=True)
+      fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+      with os.fdopen(fd, "wb") as f:
+        f.write(data)
+      temps.append((tmp, path))
+    for tmp, path in temps:
+      os.replace(tmp, path)
+  finally:
+    for tmp, _ in temps:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
+
+
+def save_figure(fig, path: Path) -> Path:
+  """Saves a matplotlib figure atomically as PNG and closes it."""
+  import io
+  import matplotlib.pyplot as plt
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+  plt.close(fig)
+  atomic_write({Path(path): buf.getvalue()})
+  return Path(path)
+
+
+def write_results(out: Path, payload: dict, text: str) -> list[Path]:
+  """Writes results.json and results.txt into ``out`` (both or neither)."""
+  out = Path(out)
+  data = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+  files = {out / RESULTS_JSON: data.encode(), out / RESULTS_TXT: text.encode()}
+  atomic_write(files)
+  return list(files)
