@@ -21,19 +21,19 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxtick import _checks
+from jaxtick import _checks, rng
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem, State
 from jaxtick.calibrate import Identity
 
 
 def init_key(key: PRNGKey) -> PRNGKey:
-  """The key an episode's ``init`` receives."""
-  return jax.random.fold_in(key, 0)
+  """The key an episode's ``init`` receives: ``fold_in(key, 0)``."""
+  return rng.fold_in(key, 0)
 
 
 def tick_key(key: PRNGKey, t: Array) -> PRNGKey:
-  """The key the ``t``-th tick (counting from 0) of an episode receives."""
-  return jax.random.fold_in(key, t + 1)
+  """The key the ``t``-th tick (from 0) of an episode receives: ``fold_in(key, t + 1)``."""
+  return rng.fold_in(key, t + 1)
 
 
 class PriceResult(NamedTuple):
@@ -107,16 +107,19 @@ def _select(mask, a, b):
 
 def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
                     max_ticks: int, min_ticks: int = 0,
-                    calib: CalibMap = Identity(),
-                    lanes: int = 2048) -> PriceResult:
+                    calib: CalibMap = Identity(), lanes: int = 16384,
+                    refill_fraction: float = 0.25) -> PriceResult:
   """Runs a batch of episodes under the price rule with lane refilling.
 
   Same results as ``jax.vmap(run_price)`` -- every episode ends exactly as it
   does alone -- but instead of keeping all ``n`` episodes in flight until the
-  slowest stops, it keeps ``lanes`` episodes in flight and refills each
-  finished lane with the next episode, as continuous batching does in LLM
-  serving. When mean ticks are far below ``max_ticks`` this spends the
-  hardware on ticks episodes actually use.
+  slowest stops, it keeps ``lanes`` episodes in flight and refills finished
+  lanes with the next episodes, as continuous batching does in LLM serving.
+  When mean ticks are far below ``max_ticks`` this spends the hardware on
+  ticks that episodes actually use. Ticks run in an inner loop that only
+  tests the price rule; lanes are refilled (results written out, new episodes
+  loaded) whenever ``refill_fraction`` of them have finished, so the refill
+  cost is shared by several ticks. Memory is O(n + lanes) states.
 
   Args:
     agent: the Tick agent.
@@ -126,6 +129,8 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     max_ticks, min_ticks: static tick bounds, as in :func:`run_price`.
     calib: calibration map.
     lanes: episodes in flight at once (clipped to n).
+    refill_fraction: refill once at least this fraction of lanes is idle
+      (0: after every tick).
 
   Returns:
     A :class:`PriceResult` whose leaves have a leading axis n.
@@ -137,74 +142,109 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   if jnp.ndim(price) not in (0, 1) or (jnp.ndim(price) == 1 and jnp.shape(price)[0] != n):
     raise ValueError(
         f"price must be a scalar or have shape ({n},), got {jnp.shape(price)}")
-  if not isinstance(lanes, int) or lanes < 1:
+  if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
     raise ValueError(f"lanes must be a positive int, got {lanes!r}")
+  if not 0 <= refill_fraction <= 1:
+    raise ValueError(f"refill_fraction must lie in [0, 1], got {refill_fraction!r}")
   num_lanes = min(lanes, n)
+  min_idle = max(1, int(refill_fraction * num_lanes))
   dtype = jnp.result_type(float)
   prices = jnp.broadcast_to(jnp.asarray(price, dtype), (n,))
   take = lambda tree, idx: jax.tree_util.tree_map(lambda x: x[idx], tree)
-
-  def fresh(idx):
-    """Lanes loaded with episodes ``idx`` (clamped into range)."""
-    idx = jnp.clip(idx, 0, n - 1)
-    k = keys[idx]
-    state = jax.vmap(agent.init)(take(problems, idx), jax.vmap(init_key)(k))
-    return state, k, prices[idx]
 
   def wants(state, t, p):
     return jax.vmap(lambda s, t, p: _wants_tick(
         agent, calib, s, t, p, min_ticks, max_ticks))(state, t, p)
 
-  lane_idx = jnp.arange(num_lanes)
-  state, lkey, lprice = fresh(lane_idx)
-  zeros_t = jnp.zeros(num_lanes, jnp.int32)
-  go = wants(state, zeros_t, lprice)
-  # Output buffers: one final state per episode.
-  out_state = jax.tree_util.tree_map(
-      lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype), state)
-  carry = dict(state=state, key=lkey, price=lprice, ep=lane_idx, t=zeros_t,
-               spent=jnp.zeros(num_lanes, dtype), go=go,
-               next=jnp.array(num_lanes, jnp.int32), out=out_state,
-               out_t=jnp.zeros(n, jnp.int32), out_cost=jnp.zeros(n, dtype))
+  def load(idx):
+    """Lanes loaded with episodes ``idx`` (out-of-range ones marked empty)."""
+    safe = jnp.clip(idx, 0, n - 1)
+    k = keys[safe]
+    state = jax.vmap(agent.init)(take(problems, safe), jax.vmap(init_key)(k))
+    ep = jnp.where(idx < n, idx, n)
+    t = jnp.zeros(idx.shape, jnp.int32)
+    go = (ep < n) & wants(state, t, prices[safe])
+    return _Lanes(state, k, prices[safe], ep, t, jnp.zeros(idx.shape, dtype), go)
 
-  def body(c):
-    # 1. Retire lanes whose episode has stopped; write their results.
-    active = c["ep"] < n
-    retire = active & ~c["go"]
-    dest = jnp.where(retire, c["ep"], n)  # n: dropped
+  def advance(lanes, stop):
+    """Ticks every lane that wants a tick, until ``stop(lanes)`` or none does."""
+    def body(ln):
+      cost = jax.vmap(agent.cost)(ln.state)
+      ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
+      t = jnp.where(ln.go, ln.t + 1, ln.t)
+      state = _select(ln.go, ticked, ln.state)
+      return ln._replace(state=state, t=t,
+                         spent=jnp.where(ln.go, ln.spent + cost, ln.spent),
+                         go=ln.go & wants(state, t, ln.price))
+    return jax.lax.while_loop(lambda ln: jnp.any(ln.go) & ~stop(ln), body, lanes)
+
+  def retire(lanes, out):
+    """Writes lanes whose episode has ended into ``out``; empties them."""
+    done = (lanes.ep < n) & ~lanes.go
+    dest = jnp.where(done, lanes.ep, n)  # n: dropped
     scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-    out = jax.tree_util.tree_map(scatter, c["out"], c["state"])
-    out_t = scatter(c["out_t"], c["t"])
-    out_cost = scatter(c["out_cost"], c["spent"])
-    # 2. Refill retired lanes with the next episodes, in order.
-    free = retire | ~active
-    new_ep = c["next"] + jnp.cumsum(free) - 1
-    new_state, new_key, new_price = fresh(new_ep)
-    new_ep = jnp.where(new_ep < n, new_ep, n)
-    state = _select(free, new_state, c["state"])
-    key = jnp.where(free[:, None] if keys.ndim == 2 else free, new_key, c["key"])
-    lprice = jnp.where(free, new_price, c["price"])
-    ep = jnp.where(free, new_ep, c["ep"])
-    t = jnp.where(free, 0, c["t"])
-    spent = jnp.where(free, 0, c["spent"])
-    if min_ticks >= 1:  # a fresh episode always takes its first tick
-      go = c["go"] | free
-    else:
-      go = jnp.where(free, wants(state, t, lprice), c["go"])
-    go = go & (ep < n)
-    # 3. Tick every lane that wants to.
-    cost = jax.vmap(agent.cost)(state)
-    ticked = jax.vmap(agent.tick)(state, jax.vmap(tick_key)(key, t))
-    state = _select(go, ticked, state)
-    spent = jnp.where(go, spent + cost, spent)
-    t = jnp.where(go, t + 1, t)
-    go = go & wants(state, t, lprice)
-    return dict(state=state, key=key, price=lprice, ep=ep, t=t, spent=spent,
-                go=go, next=c["next"] + jnp.sum(free), out=out, out_t=out_t,
-                out_cost=out_cost)
+    out = PriceResult(jax.tree_util.tree_map(scatter, out.state, lanes.state),
+                      scatter(out.ticks, lanes.t), scatter(out.cost, lanes.spent))
+    return lanes._replace(ep=jnp.where(done, n, lanes.ep)), out
 
-  c = jax.lax.while_loop(lambda c: jnp.any(c["ep"] < n), body, carry)
-  return PriceResult(c["out"], c["out_t"], c["out_cost"])
+  def refill(lanes, next_ep):
+    """Loads the next episodes, in order, into the empty lanes."""
+    empty = lanes.ep >= n
+    fresh = load(next_ep + jnp.cumsum(empty) - 1)
+    return _select(empty, fresh, lanes), next_ep + jnp.sum(empty)
+
+  def compact(lanes, size):
+    """Packs the lanes still running into ``size`` lanes."""
+    (idx,) = jnp.nonzero(lanes.ep < n, size=size, fill_value=0)
+    live = jnp.arange(size) < jnp.sum(lanes.ep < n)
+    packed = take(lanes, idx)
+    return packed._replace(ep=jnp.where(live, packed.ep, n),
+                           go=live & packed.go)
+
+  out = jax.tree_util.tree_map(
+      lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype),
+      PriceResult(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32))).state,
+                  jax.ShapeDtypeStruct((1,), jnp.int32),
+                  jax.ShapeDtypeStruct((1,), dtype)))
+  lanes = load(jnp.arange(num_lanes))
+
+  # Main phase: tick; once enough lanes are idle, write them out and refill.
+  def main_step(carry):
+    lanes, out, next_ep = carry
+    lanes = advance(lanes, lambda ln: jnp.sum((ln.ep < n) & ~ln.go) >= min_idle)
+    lanes, out = retire(lanes, out)
+    lanes, next_ep = refill(lanes, next_ep)
+    return lanes, out, next_ep
+
+  lanes, out, _ = jax.lax.while_loop(
+      lambda carry: carry[2] < n, main_step,
+      (lanes, out, jnp.array(num_lanes, jnp.int32)))
+  # Drain: no episode is left to load; shrink the lanes as episodes end.
+  size = num_lanes // _DRAIN_SHRINK
+  while size >= _DRAIN_MIN_LANES:
+    lanes = advance(lanes, lambda ln, size=size: jnp.sum(ln.go) <= size)
+    lanes, out = retire(lanes, out)
+    lanes = compact(lanes, size)
+    size //= _DRAIN_SHRINK
+  lanes = advance(lanes, lambda ln: jnp.zeros((), bool))
+  _, out = retire(lanes, out)
+  return out
+
+
+_DRAIN_SHRINK = 4
+_DRAIN_MIN_LANES = 64
+
+
+class _Lanes(NamedTuple):
+  """Episodes in flight in :func:`run_price_batch` (leading axis: lanes)."""
+
+  state: State
+  key: PRNGKey
+  price: Array
+  ep: Array  # episode index; n marks an empty lane
+  t: Array
+  spent: Array
+  go: Array  # wants its next tick
 
 
 class BudgetResult(NamedTuple):
@@ -309,6 +349,10 @@ def bisect_price(mean_cost: Callable[[Array], Array], target, lo=0.0,
   Mean cost is non-increasing in the price (a higher price stops every
   episode no later), so bisection on the bracket ``[lo, hi]`` converges to the
   smallest price whose mean cost is at most ``target``. Jit-compatible.
+  Mean cost is a step function of the price; where many episodes share an
+  uncertainty value (discrete signals) a single step can be larger than one
+  tick per episode, and then no price meets the target closely: the bracket
+  ``[lo, hi]`` tells where the step is.
 
   Args:
     mean_cost: ``price -> f[]`` mean cost over a batch at that price.

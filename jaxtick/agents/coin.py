@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 
-from jaxtick import signals
+from jaxtick import rng, signals
 from jaxtick.api import Agent, Array
 
 
@@ -39,7 +38,7 @@ def coin(cost: float = 1.0) -> Agent:
     return CoinState(jnp.asarray(p, jnp.result_type(float)), zero, zero)
 
   def tick(state, key):
-    flip = jax.random.bernoulli(key, state.p)
+    flip = rng.bernoulli(key, state.p)  # the episode's bit-stream element t+1
     return state._replace(flips=state.flips + 1,
                           heads=state.heads + flip.astype(jnp.int32))
 

@@ -1,5 +1,22 @@
 """Instance generators and loaders."""
 
 from jaxtick.problems.coins import coin_problems
+from jaxtick.problems.digits import Split, load_digits
+from jaxtick.problems.heads import HeadLogits, synthetic_heads
+from jaxtick.problems.mixtures import (MixtureTask, log_posterior,
+                                       mixture_task, sample_mixture)
+from jaxtick.problems.streams import (bernoulli_pairs, gaussian_pairs,
+                                      hypothesis_problems, parameter_grid)
+from jaxtick.problems.game_trees import (GameNode, GameTree, GameTreeSolution,
+                                         game_tree_env, game_tree_leaf_values,
+                                         game_tree_problems, game_tree_return_var,
+                                         game_tree_solve)
 
 __all__ = ["coin_problems"]
+__all__ += ["HeadLogits", "MixtureTask", "Split", "load_digits",
+            "log_posterior", "mixture_task", "sample_mixture", "synthetic_heads"]
+__all__ += ["GameNode", "GameTree", "GameTreeSolution", "game_tree_env",
+            "game_tree_leaf_values", "game_tree_problems",
+            "game_tree_return_var", "game_tree_solve"]
+__all__ += ["bernoulli_pairs", "gaussian_pairs", "hypothesis_problems",
+            "parameter_grid"]

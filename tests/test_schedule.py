@@ -1,0 +1,267 @@
+"""Schedulers against plain Python loops and brute force."""
+
+import itertools
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxtick as jt
+
+MAX_T = 24
+
+
+def _python_price_loop(agent, problem, key, price, min_ticks, max_ticks):
+  """The price rule written as a plain Python loop, one agent call at a time."""
+  state = agent.init(problem, jax.random.fold_in(key, 0))
+  t, spent = 0, 0.0
+  while t < max_ticks and (
+      t < min_ticks or float(agent.uncertainty(state)) - price * float(agent.cost(state)) > 0):
+    spent += float(agent.cost(state))
+    state = agent.tick(state, jax.random.fold_in(key, t + 1))
+    t += 1
+  return state, t, spent
+
+
+@pytest.fixture(scope="module")
+def coins():
+  n = 40
+  probs = jt.problems.coin_problems(jax.random.key(0), n)
+  keys = jax.random.split(jax.random.key(1), n)
+  return probs, keys
+
+
+@pytest.mark.parametrize("price,min_ticks", [(0.5, 0), (0.8, 2), (0.9, 1)])
+def test_run_price_vmap_equals_python_loop(coins, price, min_ticks):
+  agent = jt.agents.coin()
+  probs, keys = coins
+  res = jax.jit(jax.vmap(lambda p, k: jt.run_price(
+      agent, p, k, price, max_ticks=MAX_T, min_ticks=min_ticks)))(probs, keys)
+  chex.assert_shape(res.ticks, (probs.shape[0],))
+  outs = jax.vmap(agent.output)(res.state)
+  for i in range(probs.shape[0]):
+    state, t, spent = _python_price_loop(agent, probs[i], keys[i], price,
+                                         min_ticks, MAX_T)
+    assert int(res.ticks[i]) == t
+    assert float(res.cost[i]) == pytest.approx(spent)
+    assert int(res.state.heads[i]) == int(state.heads)
+    assert bool(outs[i]) == bool(agent.output(state))
+  assert len(set(np.asarray(res.ticks).tolist())) > 2  # episodes stop at different ticks
+
+
+@pytest.mark.parametrize("lanes,frac,min_ticks", [
+    (1, 0.0, 0), (3, 0.25, 0), (7, 0.5, 2), (16, 1.0, 1), (64, 0.25, 2), (1000, 0.25, 0)])
+def test_run_price_batch_equals_each_episode_alone(coins, lanes, frac, min_ticks):
+  agent = jt.agents.coin()
+  probs, keys = coins
+  prices = jnp.linspace(0.3, 1.5, probs.shape[0])  # per-episode prices
+  alone = jax.vmap(lambda p, k, lam: jt.run_price(
+      agent, p, k, lam, max_ticks=MAX_T, min_ticks=min_ticks))(probs, keys, prices)
+  batch = jt.run_price_batch(agent, probs, keys, prices, max_ticks=MAX_T,
+                             min_ticks=min_ticks, lanes=lanes, refill_fraction=frac)
+  chex.assert_trees_all_equal(batch.state, alone.state)
+  chex.assert_trees_all_equal(batch.ticks, alone.ticks)
+  chex.assert_trees_all_close(batch.cost, alone.cost)
+
+
+def test_run_price_batch_drains_many_lanes():
+  agent = jt.agents.coin()
+  n = 3000
+  probs = jt.problems.coin_problems(jax.random.key(5), n)
+  keys = jax.random.split(jax.random.key(6), n)
+  alone = jax.jit(jax.vmap(lambda p, k: jt.run_price(
+      agent, p, k, 0.4, max_ticks=MAX_T, min_ticks=1)))(probs, keys)
+  batch = jax.jit(lambda p, k: jt.run_price_batch(
+      agent, p, k, 0.4, max_ticks=MAX_T, min_ticks=1, lanes=1024))(probs, keys)
+  np.testing.assert_array_equal(batch.ticks, alone.ticks)
+  np.testing.assert_array_equal(batch.state.heads, alone.state.heads)
+
+
+def test_price_rule_honours_tick_bounds(coins):
+  agent = jt.agents.coin()
+  probs, keys = coins
+  never = jax.vmap(lambda p, k: jt.run_price(agent, p, k, jnp.inf, max_ticks=9, min_ticks=4))(probs, keys)
+  np.testing.assert_array_equal(never.ticks, 4)
+  always = jax.vmap(lambda p, k: jt.run_price(agent, p, k, 0.0, max_ticks=9, min_ticks=0))(probs, keys)
+  # Price 0 ticks while the uncertainty is positive: only a coin whose flips
+  # so far are all equal... never has zero SE (smoothed), so all reach max.
+  np.testing.assert_array_equal(always.ticks, 9)
+
+
+# --- Budget rule ------------------------------------------------------------
+
+class Decay(NamedTuple):
+  a: jax.Array
+  r: jax.Array
+  t: jax.Array
+  c: jax.Array
+
+
+def decaying_agent():
+  """Marginal gain of tick t is a * r^t (diminishing); cost c."""
+  return jt.Agent(
+      init=lambda prob, key: Decay(prob[0], prob[1], jnp.zeros((), jnp.int32), prob[2]),
+      tick=lambda s, key: s._replace(t=s.t + 1),
+      uncertainty=lambda s: s.a * s.r ** s.t,
+      output=lambda s: s.t,
+      cost=lambda s: s.c)
+
+
+def _brute_force(a, r, c, budget, price, max_ticks):
+  best = -np.inf
+  for alloc in itertools.product(range(max_ticks + 1), repeat=len(a)):
+    cost = sum(ti * ci for ti, ci in zip(alloc, c))
+    if cost > budget + 1e-9:
+      continue
+    value = sum(sum(ai * ri ** s - price * ci for s in range(ti))
+                for ai, ri, ci, ti in zip(a, r, c, alloc))
+    best = max(best, value)
+  return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_run_budget_equals_brute_force_with_diminishing_gains(seed):
+  rng = np.random.default_rng(seed)
+  k, max_ticks = 4, 4
+  a = rng.uniform(0.2, 1.0, k)
+  r = rng.uniform(0.3, 0.95, k)
+  c = np.ones(k)
+  budget = float(rng.integers(1, k * max_ticks + 2))
+  price = float(rng.uniform(0.0, 0.4))
+  probs = jnp.asarray(np.stack([a, r, c], 1), jnp.float32)
+  keys = jax.random.split(jax.random.key(seed), k)
+  with jax.enable_x64(True):
+    res = jt.run_budget(decaying_agent(), jnp.asarray(np.stack([a, r, c], 1)), keys,
+                        budget, price, max_ticks=max_ticks)
+    ticks = np.asarray(res.ticks)
+    value = sum(sum(a[i] * r[i] ** s - price for s in range(ticks[i])) for i in range(k))
+  assert float(res.spent) <= budget
+  assert value == pytest.approx(_brute_force(a, r, c, budget, price, max_ticks), abs=1e-9)
+  del probs
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_run_budget_never_overspends_with_unequal_costs(seed):
+  rng = np.random.default_rng(100 + seed)
+  k = 6
+  prob = np.stack([rng.uniform(0.5, 1, k), rng.uniform(0.5, 0.99, k),
+                   rng.uniform(0.3, 2.0, k)], 1)
+  budget = float(rng.uniform(0.5, 6.0))
+  keys = jax.random.split(jax.random.key(seed), k)
+  res = jt.run_budget(decaying_agent(), jnp.asarray(prob, jnp.float32), keys,
+                      budget, 0.0, max_ticks=10)
+  assert float(res.spent) <= budget + 1e-6
+  np.testing.assert_allclose(float(res.spent), float(np.sum(np.asarray(res.ticks) * prob[:, 2])), rtol=1e-5)
+  # Greedy stops only when nothing affordable with positive surplus is left.
+  remaining = budget - float(res.spent)
+  left = np.asarray(res.ticks) < 10
+  assert not np.any(left & (prob[:, 2] <= remaining - 1e-6))
+
+
+def test_run_budget_agent_ticks_match_running_alone():
+  agent = jt.agents.coin()
+  probs = jt.problems.coin_problems(jax.random.key(9), 8)
+  keys = jax.random.split(jax.random.key(10), 8)
+  res = jt.run_budget(agent, probs, keys, 40.0, 0.5, max_ticks=MAX_T)
+  for i in range(8):  # agent i's trajectory is its own key's stream
+    alone = jt.run_price(agent, probs[i], keys[i], -0.0 if False else 0.0,
+                         max_ticks=int(res.ticks[i]), min_ticks=int(res.ticks[i]))
+    assert int(alone.state.heads) == int(res.state.heads[i])
+
+
+# --- Price search -----------------------------------------------------------
+
+class Gauss(NamedTuple):
+  mu: jax.Array
+  n: jax.Array
+  total: jax.Array
+
+
+def gaussian_agent():
+  """Observes N(mu, 1) once per tick; uncertainty SE/|mean| (continuous, no ties)."""
+  return jt.Agent(
+      init=lambda mu, key: Gauss(mu, jnp.zeros((), jnp.int32), jnp.zeros(())),
+      tick=lambda s, key: s._replace(n=s.n + 1, total=s.total + s.mu + jax.random.normal(key)),
+      uncertainty=lambda s: jnp.where(
+          s.n > 0, jt.signals.gap_ratio(s.total / jnp.maximum(s.n, 1), 1.0 / jnp.sqrt(jnp.maximum(s.n, 1))), jnp.inf),
+      output=lambda s: s.total > 0,
+      cost=lambda s: jnp.ones(()))
+
+
+def _gauss_batch(seed, n):
+  mu = jax.random.uniform(jax.random.key(seed), (n,), minval=-0.8, maxval=0.8)
+  return mu, jax.random.split(jax.random.key(seed + 1000), n)
+
+
+def _mean_cost_fn(agent, probs, keys, min_ticks=1):
+  return lambda lam: jt.run_price_batch(agent, probs, keys, lam, max_ticks=MAX_T,
+                                        min_ticks=min_ticks, lanes=256).cost.mean()
+
+
+@pytest.mark.parametrize("make", [jt.agents.coin, gaussian_agent])
+def test_mean_cost_is_monotone_in_price(make):
+  agent = make()
+  for seed in range(3):
+    if make is gaussian_agent:
+      probs, keys = _gauss_batch(seed, 300)
+    else:
+      probs = jt.problems.coin_problems(jax.random.key(seed), 300)
+      keys = jax.random.split(jax.random.key(seed + 50), 300)
+    f = jax.jit(jax.vmap(_mean_cost_fn(agent, probs, keys)))
+    costs = np.asarray(f(jnp.linspace(0.0, 3.0, 61)))
+    assert np.all(np.diff(costs) <= 1e-6)
+    assert costs[0] > costs[-1]
+
+
+@pytest.mark.parametrize("target", [3.0, 6.5, 12.0])
+def test_bisection_meets_target_within_one_tick(target):
+  probs, keys = _gauss_batch(3, 500)
+  f = _mean_cost_fn(gaussian_agent(), probs, keys)
+  res = jax.jit(lambda: jt.bisect_price(f, target, 0.0, 10.0, num_iters=40))()
+  assert abs(float(res.cost) - target) <= 1.0  # one tick (cost 1) over the batch mean
+  assert float(f(res.lo)) > target >= float(f(res.hi))
+  assert float(res.hi) - float(res.lo) <= 4 * np.spacing(np.float32(res.hi))  # float32 exhausted
+
+
+def test_subgradient_settles_near_target():
+  agent = jt.agents.coin()
+  probs = jt.problems.coin_problems(jax.random.key(7), 400)
+  keys = jax.random.split(jax.random.key(8), 400)
+  f = _mean_cost_fn(agent, probs, keys)
+  tr = jax.jit(lambda: jt.subgradient_price(f, 6.0, 1.0, step_size=0.02, num_steps=150))()
+  chex.assert_shape(tr.prices, (150,))
+  assert abs(float(np.mean(np.asarray(tr.costs)[-50:])) - 6.0) < 1.0
+  assert np.all(np.asarray(tr.prices) >= 0)
+
+
+# --- Bad input --------------------------------------------------------------
+
+def test_bad_input_is_rejected(coins):
+  agent = jt.agents.coin()
+  probs, keys = coins
+  with pytest.raises(ValueError, match="price"):
+    jt.run_price(agent, probs[0], keys[0], -1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="price"):
+    jt.run_price(agent, probs[0], keys[0], float("nan"), max_ticks=5)
+  with pytest.raises(ValueError, match="max_ticks"):
+    jt.run_price(agent, probs[0], keys[0], 1.0, max_ticks=2, min_ticks=3)
+  with pytest.raises(ValueError, match="budget"):
+    jt.run_budget(agent, probs, keys, -3.0, max_ticks=5)
+  with pytest.raises(ValueError, match="budget"):
+    jt.run_budget(agent, probs, keys, float("nan"), max_ticks=5)
+  with pytest.raises(ValueError, match="problems"):
+    jt.run_budget(decaying_agent(), (jnp.ones(4), jnp.ones(3)), jax.random.split(keys[0], 4),
+                  1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="problems"):
+    jt.run_price_batch(agent, probs[:5], keys, 1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="price"):
+    jt.run_price_batch(agent, probs, keys, jnp.ones(3), max_ticks=5)
+  with pytest.raises(ValueError, match="keys"):
+    jt.run_price_batch(agent, probs, jnp.ones((40, 3), jnp.uint32), 1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="lo <= hi"):
+    jt.bisect_price(lambda lam: lam, 1.0, 2.0, 1.0)
+  with pytest.raises(ValueError, match="target"):
+    jt.bisect_price(lambda lam: lam, float("nan"))
