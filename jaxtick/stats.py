@@ -51,7 +51,11 @@ def wilson_interval(successes, n, z: float = Z95) -> Interval:
   denom = 1 + z2 / n
   centre = (p + z2 / (2 * n)) / denom
   half = z * jnp.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-  return Interval(jnp.clip(centre - half, 0.0, 1.0), jnp.clip(centre + half, 0.0, 1.0))
+  # At p = 0 (p = 1) the lower (upper) endpoint is exactly 0 (1); rounding
+  # would otherwise leave p itself just outside the interval.
+  lo = jnp.where(p == 0, 0.0, jnp.clip(centre - half, 0.0, 1.0))
+  hi = jnp.where(p == 1, 1.0, jnp.clip(centre + half, 0.0, 1.0))
+  return Interval(lo, hi)
 
 
 def binom_cdf_half(k, n) -> Array:

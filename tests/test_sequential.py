@@ -152,7 +152,9 @@ def _exact_bernoulli_sprt(theta, p0, p1, alpha, beta, max_n):
     new[1:] += mass * theta
     k = np.arange(n + 1)
     s = k * a + (n - k) * b
-    closest = min(closest, np.min(np.abs(s - ln_a)), np.min(np.abs(s - ln_b)))
+    reached = new > 0
+    closest = min(closest, np.min(np.abs(s - ln_a)[reached]),
+                  np.min(np.abs(s - ln_b)[reached]))
     up, down = s >= ln_a, s <= ln_b
     accept1 += new[up].sum()
     en += n * (new[up].sum() + new[down].sum())
@@ -160,23 +162,30 @@ def _exact_bernoulli_sprt(theta, p0, p1, alpha, beta, max_n):
   return accept1, en + max_n * mass.sum(), mass.sum(), closest
 
 
-def _run_sprt(agent, theta, seed, max_ticks):
+def _run_sprt(agent, theta, seed, max_ticks, batch=True):
   keys = _keys(seed, theta.shape[0])
-  res = jax.jit(lambda th, k: jt.run_price_batch(
-      agent, th, k, 0.0, max_ticks=max_ticks, lanes=4096))(theta, keys)
+  if batch:
+    run = lambda th, k: jt.run_price_batch(agent, th, k, 0.0,
+                                           max_ticks=max_ticks, lanes=4096)
+  else:
+    run = jax.vmap(lambda th, k: jt.run_price(agent, th, k, 0.0,
+                                              max_ticks=max_ticks))
+  res = jax.jit(run)(theta, keys)
   return (np.asarray(jax.vmap(agent.output)(res.state)),
           np.asarray(res.ticks).astype(np.float64))
 
 
 def test_bernoulli_sprt_matches_exact_dp_and_wald_bounds():
   p0, p1, alpha, beta, max_n, n = 0.3, 0.5, 0.05, 0.1, 600, 20000
-  agent = sq.sprt("bernoulli", p0, p1, alpha, beta)
   bound_a, bound_b = sq.wald_error_bounds(alpha, beta)
   for h, theta in ((0, p0), (1, p1)):
     acc1, asn, tail, closest = _exact_bernoulli_sprt(theta, p0, p1, alpha, beta,
                                                      max_n)
-    assert tail < 1e-12 and closest > 1e-3  # float32 LLR cannot flip a stop
-    out, ticks = _run_sprt(agent, jnp.full(n, theta), 10 + h, max_n)
+    assert tail < 1e-11 and closest > 1e-9  # a float64 LLR cannot flip a stop
+    with jax.enable_x64(True):
+      agent = sq.sprt("bernoulli", p0, p1, alpha, beta)
+      out, ticks = _run_sprt(agent, jnp.full(n, theta), 10 + h, max_n,
+                              batch=False)
     err = out.mean() if h == 0 else 1 - out.mean()
     exact_err = acc1 if h == 0 else 1 - acc1
     se = math.sqrt(exact_err * (1 - exact_err) / n)

@@ -83,14 +83,19 @@ class GapTestState(NamedTuple):
   Attributes:
     theta: f[2] the alternatives' parameters (the problem).
     count: i32[2] observations of each alternative.
-    mean: f[2] their running means.
+    total: f[2] their sums (exact for Bernoulli, so ties stay ties).
     m2: f[2] running sums of squared deviations (Welford).
   """
 
   theta: Array
   count: Array
-  mean: Array
+  total: Array
   m2: Array
+
+  @property
+  def mean(self) -> Array:
+    """f[2] the running means (0 before an alternative's first observation)."""
+    return self.total / jnp.maximum(self.count, 1).astype(self.total.dtype)
 
 
 def gap_test(model: str = "bernoulli", *, min_samples: int = 4,
@@ -135,17 +140,16 @@ def gap_test(model: str = "bernoulli", *, min_samples: int = 4,
     arm = (state.count[0] + state.count[1]) % 2
     x = _observe(model, key, state.theta[arm], sigma)
     hot = jnp.arange(2) == arm
-    count = state.count + hot.astype(jnp.int32)
-    delta = x - state.mean
-    mean = state.mean + jnp.where(hot, delta / jnp.maximum(count, 1), 0.0)
-    m2 = state.m2 + jnp.where(hot, delta * (x - mean), 0.0)
-    return GapTestState(state.theta, count, mean, m2)
+    new = GapTestState(state.theta, state.count + hot.astype(jnp.int32),
+                       state.total + jnp.where(hot, x, 0.0), state.m2)
+    m2 = state.m2 + jnp.where(hot, (x - state.mean) * (x - new.mean), 0.0)
+    return new._replace(m2=m2)
 
   def uncertainty(state):
     n = state.count.astype(dtype)
     n_safe = jnp.maximum(n, 1.0)
     if model == "bernoulli":
-      p = (state.mean * n + 1.0) / (n + 2.0)
+      p = (state.total + 1.0) / (n + 2.0)
       var = p * (1.0 - p)
     else:
       var = state.m2 / jnp.maximum(n - 1.0, 1.0)

@@ -1,0 +1,288 @@
+"""E4: MCTS (UCT) under the Tick API with an adaptive stopping rule.
+
+The specification's E4 (seed 000, sections 4.3, 6.4; Tables 4-5): one tick is
+one UCT simulation, the uncertainty is the root Q-gap ratio SE / gap, and the
+search stops when ``gap >= z SE`` (price 1 / z), at most 24 simulations.
+Decisions are scored by agreement with a near-oracle -- a large fixed budget
+on the same rollout model -- and, beyond the specification, with the exact
+optimum, which our environments make available by full enumeration.
+
+Environment (chosen a priori, not fitted to the specification's numbers, which
+come from an environment the specification does not describe): two-player
+incremental random game trees (Kocsis & Szepesvari's P-games, the setting UCT
+was introduced on) with branching 4 and depth 4 -- 4 root actions like the
+benchmark, 256 leaves, so exact minimax is cheap and the near-oracle's 1024
+simulations can expand the whole tree (341 nodes). Edge values U(-1, 1), leaf
+value = mean edge value on the path; random-policy rollouts; UCB1 with
+c = sqrt(2); the SE's pseudo-variance is the prior variance of one return,
+1 / (3 D). Every row uses the same trees and the same rollout keys (paired);
+the oracle uses its own, independent rollout keys.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxtick as jt
+from jaxtick.agents.mcts import price_from_z
+from sims import registry, report
+
+BRANCHING = 4
+DEPTH = 4
+TWO_PLAYER = True
+EXPLORATION = math.sqrt(2.0)
+FIXED = 24  # the fixed baseline and the adaptive rule's cap
+SMALL = 8  # the small fixed budget of Table 5
+ORACLE = 1024  # near-oracle budget
+TABLE_Z = (0.9, 1.0, 1.1)
+SWEEP_Z = tuple(float(z) for z in np.round(np.linspace(0.2, 3.0, 57), 4))
+
+SPEC_TABLE4 = {  # z: (adaptive acc, CI, fixed acc, CI, avg sims, speedup)
+    0.9: (0.4167, (0.3543, 0.4790), 0.3000, (0.2421, 0.3580), 9.7000, 2.4742),
+    1.0: (0.3500, (0.2897, 0.4103), 0.3000, (0.2421, 0.3580), 10.7667, 2.2291),
+    1.1: (0.4500, (0.3870, 0.5130), 0.3000, (0.2421, 0.3580), 11.7667, 2.0397),
+}
+SPEC_TABLE5 = ((0.3333, 0.3500, 8), (1.0, 0.3667, 24))  # compute, accuracy, sims
+
+
+def _agent(sims):
+  env = jt.problems.game_tree_env(BRANCHING, DEPTH, two_player=TWO_PLAYER)
+  return jt.agents.mcts(env, sims, exploration=EXPLORATION,
+                        prior_var=jt.problems.game_tree_return_var(DEPTH))
+
+
+def _fixed_trace(agent, problems, keys, sims):
+  """Output after every simulation 1..sims (the tree persists): i32[sims, n]."""
+  def one(p, k):
+    s = agent.init(p, jt.init_key(k))
+    def step(s, t):
+      s = agent.tick(s, jt.tick_key(k, t))
+      return s, agent.output(s)
+    return jax.lax.scan(step, s, jnp.arange(sims))[1]
+  return jax.jit(jax.vmap(one))(problems, keys).T
+
+
+def _fixed(agent, problems, keys, sims):
+  run = jax.vmap(lambda p, k: agent.output(jt.run_price(
+      agent, p, k, 0.0, max_ticks=sims, min_ticks=sims).state))
+  return jax.jit(run)(problems, keys)
+
+
+def _sweep(agent, problems, keys, zs):
+  """Adaptive rule for every (z, episode) pair in one lane-refilling batch."""
+  n, m = keys.shape[0], len(zs)
+  flat = jax.tree_util.tree_map(lambda x: jnp.tile(x, (m,) + (1,) * (x.ndim - 1)),
+                                problems)
+  flat_keys = jnp.tile(keys, m)
+  prices = jnp.repeat(price_from_z(jnp.asarray(zs)), n)
+  res = jt.run_price_batch(agent, flat, flat_keys, prices, max_ticks=FIXED)
+  out = jax.vmap(agent.output)(res.state)
+  return res.ticks.reshape(m, n), out.reshape(m, n)
+
+
+def run(config: registry.Config) -> dict:
+  n = config.size(240, quick=48)
+  oracle_sims = 256 if config.quick else ORACLE  # --quick: a smoke test
+  sweep_z = SWEEP_Z[::4] if config.quick else SWEEP_Z
+  key = jax.random.key(config.seed)
+  kp, ke, ko = jax.random.split(jax.random.fold_in(key, 4), 3)
+  problems = jt.problems.game_tree_problems(kp, n)
+  keys = jax.random.split(ke, n)
+  oracle_keys = jax.random.split(ko, n)
+
+  exact = np.asarray(jax.jit(jax.vmap(lambda p: jt.problems.game_tree_solve(
+      p, BRANCHING, DEPTH, two_player=TWO_PLAYER).best_action))(problems))
+  config.progress(f"near-oracle: {oracle_sims} simulations x {n} episodes")
+  oracle = np.asarray(_fixed(_agent(oracle_sims), problems, oracle_keys, oracle_sims))
+  agent = _agent(FIXED)
+  config.progress(f"fixed budgets 1..{FIXED} (one persistent search per episode)")
+  trace = np.asarray(_fixed_trace(agent, problems, keys, FIXED))
+  zs = sorted(set(sweep_z) | set(TABLE_Z))
+  config.progress(f"adaptive z sweep: {len(zs)} values x {n} episodes in one pass")
+  ticks, outs = jax.jit(_sweep, static_argnums=(0, 3))(agent, problems, keys,
+                                                       tuple(zs))
+  ticks, outs = np.asarray(ticks), np.asarray(outs)
+
+  def score(decisions):
+    return {"agreement_oracle": report.proportion(int((decisions == oracle).sum()), n),
+            "agreement_exact": report.proportion(int((decisions == exact).sum()), n)}
+
+  fixed_curve = []
+  for b in range(1, FIXED + 1):
+    fixed_curve.append(dict(sims=b, compute=b / FIXED, **score(trace[b - 1])))
+  fixed24 = trace[FIXED - 1]
+
+  def adaptive_row(i, z):
+    mean = float(ticks[i].mean())
+    same = int(np.clip(round(mean), 1, FIXED))  # fixed budget at equal compute
+    row = dict(z=float(z), mean_sims=mean, speedup=FIXED / mean,
+               compute=mean / FIXED, min_sims=int(ticks[i].min()),
+               max_sims=int(ticks[i].max()),
+               capped=int((ticks[i] == FIXED).sum()), **score(outs[i]))
+    row["mcnemar_vs_fixed24_oracle"] = report.mcnemar(outs[i] == oracle, fixed24 == oracle)
+    row["mcnemar_vs_fixed24_exact"] = report.mcnemar(outs[i] == exact, fixed24 == exact)
+    row["fixed_at_equal_compute"] = dict(sims=same, **score(trace[same - 1]))
+    return row
+
+  sweep = [adaptive_row(i, z) for i, z in enumerate(zs)]
+  table4 = [r for r in sweep if any(abs(r["z"] - z) < 1e-9 for z in TABLE_Z)]
+  return {
+      "episodes": n,
+      "environment": {
+          "family": "incremental random game tree (P-game), minimax" if TWO_PLAYER
+                    else "incremental random game tree, single-player max",
+          "branching": BRANCHING, "depth": DEPTH, "two_player": TWO_PLAYER,
+          "leaf_value": "mean of U(-1,1) edge values on the path",
+          "rollout": "uniformly random actions to a leaf",
+          "exploration_c": EXPLORATION,
+          "prior_var": jt.problems.game_tree_return_var(DEPTH)},
+      "budgets": {"fixed": FIXED, "small": SMALL, "oracle": oracle_sims, "adaptive_cap": FIXED},
+      "oracle_vs_exact": report.proportion(int((oracle == exact).sum()), n),
+      "chance_agreement": 1.0 / BRANCHING,
+      "table4": table4,
+      "table5": [fixed_curve[SMALL - 1], fixed_curve[FIXED - 1]],
+      "fixed_curve": fixed_curve,
+      "sweep": sweep,
+  }
+
+
+def _ci(d):
+  lo, hi = d["ci_normal"]
+  return f"[{lo:.4f}, {hi:.4f}]"
+
+
+def render(m: dict) -> str:
+  env, b = m["environment"], m["budgets"]
+  n = m["episodes"]
+  lines = [
+      f"environment: {env['family']}, branching {env['branching']}, depth "
+      f"{env['depth']}; {env['leaf_value']}; rollout: {env['rollout']}; "
+      f"UCB1 c={env['exploration_c']!r}; SE pseudo-variance {env['prior_var']!r}",
+      f"episodes per row: {n} (same trees and rollout keys in every row); adaptive "
+      f"cap {b['adaptive_cap']} sims; near-oracle {b['oracle']} sims (independent keys); "
+      f"chance agreement {m['chance_agreement']!r}",
+      f"near-oracle vs exact optimum: {report.format_proportion(m['oracle_vs_exact'])}",
+      "",
+      "Table 4 (ours | specification). Agreement with the near-oracle, normal 95% CI;",
+      "fixed = 24 simulations on the same episodes; speedup = 24 / adaptive avg sims.",
+      f"{'z':>4}  {'adaptive':>8} {'CI':>18}  {'fixed':>7} {'CI':>18}  {'avg sims':>8} "
+      f"{'speedup':>7} || spec: {'adaptive':>8} {'CI':>18} {'fixed':>7} {'avg sims':>8} {'speedup':>7}",
+  ]
+  f24 = m["table5"][1]
+  for r in m["table4"]:
+    s = SPEC_TABLE4.get(round(r["z"], 4))
+    a = r["agreement_oracle"]
+    spec = (f"{s[0]:8.4f} [{s[1][0]:.4f}, {s[1][1]:.4f}] {s[2]:7.4f} {s[4]:8.4f} {s[5]:7.4f}"
+            if s else "")
+    lines.append(
+        f"{r['z']:4.1f}  {a['p']:8.4f} {_ci(a):>18}  {f24['agreement_oracle']['p']:7.4f} "
+        f"{_ci(f24['agreement_oracle']):>18}  {r['mean_sims']:8.4f} {r['speedup']:7.4f} || "
+        f"spec: {spec}")
+  lines.append("Table 4, full precision (agreement with the near-oracle and with the exact optimum):")
+  for r in m["table4"]:
+    lines += [
+        f"  z={r['z']!r}: avg sims {r['mean_sims']!r} (min {r['min_sims']}, max "
+        f"{r['max_sims']}, {r['capped']} of {n} hit the cap), speedup {r['speedup']!r}",
+        f"    adaptive vs oracle: {report.format_proportion(r['agreement_oracle'])}",
+        f"    adaptive vs exact:  {report.format_proportion(r['agreement_exact'])}",
+        f"    McNemar adaptive vs fixed-24 (oracle agreement): {r['mcnemar_vs_fixed24_oracle']}",
+        f"    McNemar adaptive vs fixed-24 (exact agreement):  {r['mcnemar_vs_fixed24_exact']}",
+        f"    fixed {r['fixed_at_equal_compute']['sims']} sims (equal compute): oracle "
+        f"{report.format_proportion(r['fixed_at_equal_compute']['agreement_oracle'])}; exact "
+        f"{report.format_proportion(r['fixed_at_equal_compute']['agreement_exact'])}"]
+  lines += ["", "Table 5, fixed-budget Pareto (ours | specification):",
+            f"{'compute':>8} {'agree oracle':>12} {'agree exact':>12} {'sims':>5} || spec: "
+            f"{'compute':>8} {'accuracy':>8} {'sims':>5}"]
+  for r, s in zip(m["table5"], SPEC_TABLE5):
+    lines.append(f"{r['compute']:8.4f} {r['agreement_oracle']['p']:12.4f} "
+                 f"{r['agreement_exact']['p']:12.4f} {r['sims']:5d} || spec: "
+                 f"{s[0]:8.4f} {s[1]:8.4f} {s[2]:5d}")
+  for r in m["table5"]:
+    lines += [f"  fixed {r['sims']} sims vs oracle: {report.format_proportion(r['agreement_oracle'])}",
+              f"  fixed {r['sims']} sims vs exact:  {report.format_proportion(r['agreement_exact'])}"]
+  lines.append("Fixed budgets 1..24 (sims, agreement oracle, agreement exact):")
+  for r in m["fixed_curve"]:
+    lines.append(f"  {r['sims']:2d} {r['agreement_oracle']['p']!r} {r['agreement_exact']['p']!r}")
+  lines.append("Dense z sweep, one pass (z, avg sims, speedup, agreement oracle, agreement exact):")
+  for r in m["sweep"]:
+    lines.append(f"  z={r['z']!r} avg_sims={r['mean_sims']!r} speedup={r['speedup']!r} "
+                 f"oracle={r['agreement_oracle']['p']!r} exact={r['agreement_exact']['p']!r}")
+  lines += ["", _discussion(m)]
+  return "\n".join(lines)
+
+
+def _discussion(m: dict) -> str:
+  t4, f24 = m["table4"], m["table5"][1]
+  lo_s, hi_s = min(r["speedup"] for r in t4), max(r["speedup"] for r in t4)
+  worse = [r for r in t4 if r["agreement_oracle"]["p"] < f24["agreement_oracle"]["p"]]
+  sig = [r for r in t4 if r["mcnemar_vs_fixed24_oracle"]["p"] < 0.05]
+  txt = [
+      "Reading the comparison. The specification does not define its E4 environment "
+      "(actions, depth, value model), so its absolute agreement levels cannot be "
+      "reproduced and we did not try; our environment was fixed beforehand (module "
+      "docstring). What carries over is the protocol: the same z values, N, cap, "
+      "near-oracle and fixed 8/24 baselines.",
+      f"Speedups at z in {{0.9, 1.0, 1.1}}: {lo_s:.4f} to {hi_s:.4f} "
+      f"(specification: 2.0397 to 2.4742).",
+  ]
+  if worse:
+    txt.append(
+        f"Unlike the specification, which reports the adaptive rule above the fixed-24 "
+        f"baseline, here the adaptive rule agrees with the near-oracle less often than "
+        f"fixed-24 at {len(worse)} of {len(t4)} z values ({len(sig)} of them significant "
+        f"by exact McNemar at 0.05): each adaptive search is a prefix of the same "
+        f"episode's 24-simulation search, so stopping early trades agreement for compute; "
+        f"the Pareto figure compares it with fixed budgets at equal compute.")
+  else:
+    txt.append(f"The adaptive rule is at or above fixed-24 at every tabulated z "
+               f"({len(sig)} significant by exact McNemar at 0.05).")
+  txt.append(
+      f"The near-oracle ({m['budgets']['oracle']} sims) agrees with the exact optimum in "
+      f"{m['oracle_vs_exact']['p']:.4f} of episodes, so agreement with it is an imperfect "
+      f"proxy, as the specification's section 8 warns; the exact-optimum columns are the "
+      f"validation it asks for.")
+  return "\n".join(txt)
+
+
+def figures(metrics: dict, out: Path) -> list:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  s = metrics["sweep"]
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot([r["z"] for r in s], [r["speedup"] for r in s], ".-", label="ours (dense sweep)")
+  t4 = metrics["table4"]
+  ax.plot([r["z"] for r in t4], [r["speedup"] for r in t4], "o", label="ours (Table 4 z)")
+  ax.plot(list(SPEC_TABLE4), [v[5] for v in SPEC_TABLE4.values()], "x",
+          label="specification Table 4")
+  ax.set_xlabel("z (stop when gap >= z SE)")
+  ax.set_ylabel("speedup vs 24 simulations")
+  ax.set_title("E4 (MCTS): speedup vs z")
+  ax.legend()
+  paths = [report.save_figure(fig, Path(out) / "e4_speedup.png")]
+
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  fc = metrics["fixed_curve"]
+  for key, style, name in (("agreement_oracle", "-", "near-oracle"),
+                           ("agreement_exact", "--", "exact optimum")):
+    ax.plot([r["compute"] for r in fc], [r[key]["p"] for r in fc], "k" + style,
+            label=f"fixed budgets 1..24 vs {name}")
+    ax.plot([r["compute"] for r in s], [r[key]["p"] for r in s], "." + style,
+            label=f"adaptive z sweep vs {name}")
+  ax.plot([c for c, _, _ in SPEC_TABLE5], [a for _, a, _ in SPEC_TABLE5], "x",
+          label="specification Table 5")
+  ax.set_xlabel("compute (mean simulations / 24)")
+  ax.set_ylabel("agreement")
+  ax.set_title("E4 (MCTS): accuracy-compute Pareto")
+  ax.legend(fontsize=7)
+  paths.append(report.save_figure(fig, Path(out) / "e4_pareto.png"))
+  return paths
+
+
+registry.register("e4", "E4: MCTS (UCT) with an adaptive Q-gap stopping rule",
+                  render=render, figures=figures)(run)

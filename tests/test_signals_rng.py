@@ -1,0 +1,66 @@
+"""Signals against NumPy references; tick keys against jax.random."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxtick as jt
+from jaxtick import rng
+
+
+def test_entropy_and_margin_match_numpy():
+  logits = np.random.default_rng(0).normal(size=(64, 10)) * 3
+  p = np.exp(logits - logits.max(-1, keepdims=True))
+  p /= p.sum(-1, keepdims=True)
+  ent = -(p * np.log(p)).sum(-1)
+  top = np.sort(p, -1)
+  with jax.enable_x64(True):
+    np.testing.assert_allclose(jt.signals.entropy(logits), ent, rtol=1e-10)
+    np.testing.assert_allclose(jt.signals.margin(logits), top[:, -1] - top[:, -2], rtol=1e-10, atol=1e-14)
+  assert float(jt.signals.entropy(jnp.zeros(4))) == pytest.approx(np.log(4), rel=1e-6)
+
+
+def test_gap_ratio_and_q_gap():
+  np.testing.assert_allclose(jt.signals.gap_ratio(jnp.array([-0.5, 0.25]), jnp.array([0.1, 0.1])), [0.2, 0.4], rtol=1e-6)
+  assert float(jt.signals.gap_ratio(0.0, 0.1)) == np.inf
+  np.testing.assert_allclose(jt.signals.q_gap(jnp.array([[0.1, 0.7, 0.4], [1.0, 1.0, 0.0]])), [0.3, 0.0], rtol=1e-6)
+
+
+def test_fold_in_is_bit_exact():
+  keys = jax.random.split(jax.random.key(11), 500)
+  data = jnp.arange(500, dtype=jnp.uint32) * 2654435 + 7
+  want = jax.vmap(jax.random.fold_in)(keys, data)
+  got = jax.vmap(rng.fold_in)(keys, data)
+  np.testing.assert_array_equal(jax.random.key_data(got), jax.random.key_data(want))
+  raw = jax.random.PRNGKey(3)
+  np.testing.assert_array_equal(rng.fold_in(raw, 99), jax.random.fold_in(raw, 99))
+  assert jt.tick_key(keys[0], 4) == jax.random.fold_in(keys[0], 5) or np.array_equal(
+      jax.random.key_data(jt.tick_key(keys[0], 4)), jax.random.key_data(jax.random.fold_in(keys[0], 5)))
+
+
+def test_tick_bits_are_the_episode_bit_stream():
+  key = jax.random.key(5)
+  stream = jax.random.bits(key, (40,), jnp.uint32)
+  mine = jax.vmap(lambda t: rng.bits(jt.tick_key(key, t)))(jnp.arange(39))
+  np.testing.assert_array_equal(mine, stream[1:])
+
+
+def test_tick_uniforms_are_uniform():
+  keys = jax.random.split(jax.random.key(2), 200_000)
+  u = np.asarray(jax.vmap(rng.uniform)(keys))
+  assert u.min() >= 0 and u.max() < 1
+  counts = np.histogram(u, bins=20, range=(0, 1))[0]
+  chi2 = ((counts - 10_000) ** 2 / 10_000).sum()
+  assert chi2 < 43.8  # chi-square, 19 dof, 0.999 quantile
+
+
+def test_coin_flips_follow_the_stream():
+  """The coin's t-th flip is uniform(bits(episode stream)[t + 1]) < p (NumPy reference)."""
+  agent = jt.agents.coin()
+  key = jax.random.key(8)
+  p = 0.37
+  res = jt.run_price(agent, jnp.float32(p), key, 0.0, max_ticks=30, min_ticks=30)
+  bits = np.asarray(jax.random.bits(key, (31,), jnp.uint32))[1:].astype(np.uint64)
+  u = ((bits >> 9) / 2.0 ** 23)
+  assert int(res.state.heads) == int(np.sum(u < np.float32(p)))
