@@ -8,6 +8,7 @@ before anything runs or is written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,8 @@ def main(argv=None) -> int:
     sections[name] = report.to_jsonable(exp.run(config))
     timings[name] = time.perf_counter() - t0
     if exp.figures is not None:
-      figures[name] = [str(p) for p in exp.figures(sections[name], args.out)]
+      figures[name] = [os.path.relpath(p, args.out)  # relative to --out
+                       for p in exp.figures(sections[name], args.out)]
     print(f"    done in {timings[name]:.1f} s", file=sys.stderr, flush=True)
   total = time.perf_counter() - start
   payload = {

@@ -1,0 +1,347 @@
+"""E3: adaptive sequential sampling (specification section 4.2, Table 3).
+
+Problem. An episode is two alternatives A and B with success probabilities
+drawn i.i.d. uniform on [0, 1] (the uniform prior: centred on 1/2, no tunable
+parameter); the task is to name the better one. One observation per tick,
+alternating A, B, A, ... (:func:`jaxtick.agents.gap_test`).
+
+Adaptive rule: stop at the first ``|gap| >= z SE`` after at least 4
+observations (two per alternative), never beyond 32 (the fixed baseline's
+budget). Fixed baseline: 32 observations of the same streams (the same tick
+keys for ticks 0..31), so the comparison is paired (McNemar).
+
+Beyond Table 3: a dense z sweep in one batched pass with the fixed-k
+baselines (k = 2..32) on the same episodes (an accuracy-compute Pareto), and
+Wald's SPRT (Bernoulli and Gaussian) over a grid of true parameters beside
+Wald's OC and ASN approximations, his error bounds and, for Bernoulli, the
+exact values by dynamic programming.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxtick as jt
+from jaxtick.agents import sequential as sq
+from sims import registry, report
+
+ZS = (0.9, 1.0, 1.1, 1.2)
+FIXED = 32
+MAX_TICKS = 32
+MIN_SAMPLES = 4
+SWEEP_ZS = tuple(float(z) for z in np.round(np.linspace(0.2, 3.0, 57), 4))
+# Specification Table 3: z -> (adaptive acc, CI, fixed acc, CI, avg samples, speedup).
+SPEC_TABLE3 = {
+    0.9: (0.7350, (0.6917, 0.7783), 0.8500, (0.8150, 0.8850), 10.36, 3.0888),
+    1.0: (0.7875, (0.7474, 0.8276), 0.8200, (0.7823, 0.8576), 12.22, 2.6187),
+    1.1: (0.8075, (0.7691, 0.8459), 0.8225, (0.7850, 0.8600), 12.76, 2.5078),
+    1.2: (0.7900, (0.7501, 0.8299), 0.8400, (0.8041, 0.8759), 15.27, 2.0956),
+}
+# SPRT settings: (model, theta0, theta1, alpha, beta, sigma, max_ticks).
+SPRTS = (("bernoulli", 0.45, 0.55, 0.05, 0.05, 1.0, 4000),
+         ("gaussian", 0.0, 0.5, 0.05, 0.1, 1.0, 4000))
+
+
+def _adaptive(agent, theta, keys, prices):
+  """Price rule over a flat batch (per-episode prices): ticks and decisions."""
+  res = jt.run_price_batch(agent, theta, keys, prices, max_ticks=MAX_TICKS)
+  return res.ticks, jax.vmap(agent.output)(res.state)
+
+
+def _fixed_path(agent, theta, keys):
+  """Decision after every k = 1..FIXED observations of the same streams: i32[n, FIXED]."""
+  def one(th, key):
+    def step(state, t):
+      state = agent.tick(state, jt.tick_key(key, t))
+      return state, agent.output(state)
+    _, outs = jax.lax.scan(step, agent.init(th, jt.init_key(key)),
+                           jnp.arange(FIXED))
+    return outs
+  return jax.vmap(one)(theta, keys)
+
+
+def _episodes(key, n):
+  kp, ke = jax.random.split(key)
+  theta = jt.problems.bernoulli_pairs(kp, n)
+  return theta, jax.random.split(ke, n), np.asarray(jnp.argmax(theta, axis=1))
+
+
+def _table(config, key, agent, n):
+  m = len(ZS)
+  eps = [_episodes(jax.random.fold_in(key, i), n) for i in range(m)]
+  theta = jnp.concatenate([e[0] for e in eps])
+  keys = jnp.concatenate([e[1] for e in eps])
+  truth = np.concatenate([e[2] for e in eps]).reshape(m, n)
+  prices = jnp.repeat(sq.z_price(np.array(ZS)), n)
+  config.progress(f"table 3: {m} rows x {n} episodes (+ fixed-{FIXED} on the same streams)")
+  ticks, out = jax.jit(_adaptive, static_argnums=0)(agent, theta, keys, prices)
+  fixed = jax.jit(_fixed_path, static_argnums=0)(agent, theta, keys)[:, FIXED - 1]
+  ticks = np.asarray(ticks).reshape(m, n)
+  ok_a = np.asarray(out).reshape(m, n) == truth
+  ok_f = np.asarray(fixed).reshape(m, n) == truth
+  rows = []
+  for i, z in enumerate(ZS):
+    mean_samples = float(ticks[i].mean())
+    spec = SPEC_TABLE3[z]
+    rows.append({
+        "z": z, "adaptive": report.proportion(ok_a[i].sum(), n),
+        "fixed": report.proportion(ok_f[i].sum(), n),
+        "mean_samples": mean_samples, "speedup": FIXED / mean_samples,
+        "stopped_at_cap": int((ticks[i] >= MAX_TICKS).sum()),
+        "mcnemar_adaptive_vs_fixed": report.mcnemar(ok_a[i], ok_f[i]),
+        "spec": {"adaptive": spec[0], "adaptive_ci": list(spec[1]),
+                 "fixed": spec[2], "fixed_ci": list(spec[3]),
+                 "mean_samples": spec[4], "speedup": spec[5]},
+    })
+  return rows
+
+
+def _sweep(config, key, agent, n):
+  theta, keys, truth = _episodes(key, n)
+  m = len(SWEEP_ZS)
+  config.progress(f"dense sweep: {m} z values x {n} episodes in one batch")
+  prices = jnp.repeat(sq.z_price(np.array(SWEEP_ZS)), n)
+  ticks, out = jax.jit(_adaptive, static_argnums=0)(
+      agent, jnp.tile(theta, (m, 1)), jnp.tile(keys, m), prices)
+  ticks = np.asarray(ticks).reshape(m, n)
+  ok = np.asarray(out).reshape(m, n) == truth
+  fixed = np.asarray(jax.jit(_fixed_path, static_argnums=0)(agent, theta, keys))
+  adaptive = [{"z": z, "mean_samples": float(ticks[i].mean()),
+               "speedup": FIXED / float(ticks[i].mean()),
+               "accuracy": report.proportion(ok[i].sum(), n)}
+              for i, z in enumerate(SWEEP_ZS)]
+  fixed_k = [{"samples": k, "accuracy": report.proportion(
+      (fixed[:, k - 1] == truth).sum(), n)} for k in range(2, FIXED + 1, 2)]
+  return {"episodes": n, "adaptive": adaptive, "fixed": fixed_k}
+
+
+def _exact_bernoulli(theta, p0, p1, alpha, beta, max_n):
+  """Exact P(accept H0) and E[N] of the truncated Bernoulli SPRT (DP over n, k)."""
+  ln_a, ln_b = sq.wald_thresholds(alpha, beta)
+  a, b = math.log(p1 / p0), math.log((1 - p1) / (1 - p0))
+  mass, acc0, en = np.array([1.0]), 0.0, 0.0
+  for n in range(1, max_n + 1):
+    new = np.zeros(n + 1)
+    new[:-1] += mass * (1 - theta)
+    new[1:] += mass * theta
+    s = np.arange(n + 1) * a + (n - np.arange(n + 1)) * b
+    up, down = s >= ln_a, s <= ln_b
+    acc0 += new[down].sum()
+    en += n * new[up | down].sum()
+    mass = np.where(up | down, 0.0, new)
+  cut = mass.sum()  # cut off at max_n: decided by the sign of S_n
+  s = np.arange(max_n + 1) * a + (max_n - np.arange(max_n + 1)) * b
+  return acc0 + mass[s <= 0].sum(), en + max_n * cut
+
+
+def _sprt(config, key, m):
+  out = []
+  for j, (model, t0, t1, alpha, beta, sigma, max_ticks) in enumerate(SPRTS):
+    agent = sq.sprt(model, t0, t1, alpha, beta, sigma=sigma)
+    width = t1 - t0
+    grid = np.round(t0 + width * np.linspace(-0.5, 1.5, 9), 6)
+    theta = jt.problems.parameter_grid(grid, m)
+    keys = jax.random.split(jax.random.fold_in(key, j), theta.shape[0])
+    config.progress(f"SPRT {model}: {len(grid)} parameters x {m} episodes")
+    res = jax.jit(lambda th, k: jt.run_price_batch(
+        agent, th, k, 0.0, max_ticks=max_ticks))(theta, keys)
+    dec = np.asarray(jax.vmap(agent.output)(res.state)).reshape(len(grid), m)
+    ticks = np.asarray(res.ticks).reshape(len(grid), m).astype(np.float64)
+    oc = sq.wald_oc(grid, model, t0, t1, alpha, beta, sigma=sigma)
+    asn = sq.wald_asn(grid, model, t0, t1, alpha, beta, sigma=sigma)
+    points = []
+    for i, th in enumerate(grid):
+      p = {"theta": float(th), "accept_h0": report.proportion((dec[i] == 0).sum(), m),
+           "asn": float(ticks[i].mean()),
+           "asn_se": float(ticks[i].std(ddof=1) / math.sqrt(m)),
+           "cut_off": int((ticks[i] >= max_ticks).sum()),
+           "wald_oc": float(oc[i]), "wald_asn": float(asn[i])}
+      if model == "bernoulli":
+        e_oc, e_asn = _exact_bernoulli(float(th), t0, t1, alpha, beta, max_ticks)
+        p.update(exact_oc=float(e_oc), exact_asn=float(e_asn))
+      points.append(p)
+    bound_a, bound_b = sq.wald_error_bounds(alpha, beta)
+    at0, at1 = points[2], points[6]  # theta0 and theta1 on the grid
+    ln_a, ln_b = sq.wald_thresholds(alpha, beta)
+    out.append({
+        "model": model, "theta0": t0, "theta1": t1, "alpha": alpha,
+        "beta": beta, "sigma": sigma, "max_ticks": max_ticks,
+        "ln_A": ln_a, "ln_B": ln_b, "episodes_per_theta": m,
+        "alpha_hat": report.proportion(m - at0["accept_h0"]["successes"], m),
+        "beta_hat": report.proportion(at1["accept_h0"]["successes"], m),
+        "alpha_bound": bound_a, "beta_bound": bound_b,
+        "grid": points})
+  return out
+
+
+def run(config: registry.Config) -> dict:
+  n = config.size(400, quick=400)
+  n_sweep = 4000 if not config.quick else 1000
+  m_sprt = 4000 if not config.quick else 400
+  key = jax.random.key(config.seed)
+  k_table, k_sweep, k_sprt = jax.random.split(key, 3)
+  agent = sq.gap_test("bernoulli", min_samples=MIN_SAMPLES)
+  return {
+      "problem": "two Bernoulli alternatives, p_A, p_B i.i.d. U(0, 1); "
+                 "observe A, B, A, ...; decide argmax p",
+      "episodes_per_row": n, "fixed_samples": FIXED, "max_samples": MAX_TICKS,
+      "min_samples": MIN_SAMPLES,
+      "table3": _table(config, k_table, agent, n),
+      "sweep": _sweep(config, k_sweep, agent, n_sweep),
+      "sprt": _sprt(config, k_sprt, m_sprt),
+  }
+
+
+# -- results.txt ----------------------------------------------------------------
+
+
+def _ci(c):
+  return f"[{c[0]:.4f}, {c[1]:.4f}]"
+
+
+def render(m: dict) -> str:
+  lines = [f"problem: {m['problem']}",
+           f"adaptive: stop at the first |gap| >= z SE after >= {m['min_samples']} "
+           f"observations, at most {m['max_samples']}; fixed baseline: "
+           f"{m['fixed_samples']} observations of the same streams (paired).",
+           "", "Table 3 (ours | specification), 4-decimal rounding; full precision below:",
+           "  z    | adaptive acc [normal CI]    fixed acc [normal CI]       "
+           "avg samples  speedup | spec adaptive [CI]          spec fixed [CI]"
+           "             spec avg  spec speedup"]
+  for r in m["table3"]:
+    s = r["spec"]
+    lines.append(
+        f"  {r['z']:.1f}  | {r['adaptive']['p']:.4f} {_ci(r['adaptive']['ci_normal'])}  "
+        f"{r['fixed']['p']:.4f} {_ci(r['fixed']['ci_normal'])}  "
+        f"{r['mean_samples']:11.4f}  {r['speedup']:7.4f} | "
+        f"{s['adaptive']:.4f} {_ci(s['adaptive_ci'])}  {s['fixed']:.4f} "
+        f"{_ci(s['fixed_ci'])}  {s['mean_samples']:8.2f}  {s['speedup']:.4f}")
+  lines.append("Full precision (counts, normal and Wilson 95% intervals, McNemar "
+               "adaptive vs fixed on the same episodes):")
+  for r in m["table3"]:
+    mc = r["mcnemar_adaptive_vs_fixed"]
+    lines += [f"  z={r['z']!r}",
+              f"    adaptive: {report.format_proportion(r['adaptive'])}",
+              f"    fixed-{m['fixed_samples']}: {report.format_proportion(r['fixed'])}",
+              f"    mean samples {r['mean_samples']!r}, speedup {r['speedup']!r}, "
+              f"episodes stopped at the cap {r['stopped_at_cap']}",
+              f"    McNemar: b={mc['b']} (adaptive right, fixed wrong), "
+              f"c={mc['c']}, n={mc['n']}, exact two-sided p={mc['p']!r}"]
+  sw = m["sweep"]
+  lines.append(f"Dense z sweep ({len(sw['adaptive'])} values x {sw['episodes']} "
+               f"episodes, one batch): z, mean samples, speedup, accuracy")
+  for r in sw["adaptive"]:
+    lines.append(f"  z={r['z']!r} mean_samples={r['mean_samples']!r} "
+                 f"speedup={r['speedup']!r} accuracy={report.format_proportion(r['accuracy'])}")
+  lines.append("Fixed-k baselines on the same episodes and streams:")
+  for r in sw["fixed"]:
+    lines.append(f"  k={r['samples']} accuracy={report.format_proportion(r['accuracy'])}")
+  for s in m["sprt"]:
+    lines += ["", f"Wald SPRT, {s['model']}: H0 theta={s['theta0']!r} vs H1 "
+              f"theta={s['theta1']!r}" + (f", sigma={s['sigma']!r}" if s["model"] == "gaussian" else "")
+              + f"; alpha={s['alpha']!r}, beta={s['beta']!r}; ln A={s['ln_A']!r}, "
+              f"ln B={s['ln_B']!r}; {s['episodes_per_theta']} episodes per theta, "
+              f"cut off at {s['max_ticks']} observations",
+              f"  alpha' = {report.format_proportion(s['alpha_hat'])}; Wald bound "
+              f"alpha/(1-beta) = {s['alpha_bound']!r}",
+              f"  beta'  = {report.format_proportion(s['beta_hat'])}; Wald bound "
+              f"beta/(1-alpha) = {s['beta_bound']!r}",
+              "  theta: P(accept H0) [Wilson] vs Wald OC" +
+              (" vs exact" if s["model"] == "bernoulli" else "") +
+              "; ASN +- SE vs Wald ASN" + (" vs exact" if s["model"] == "bernoulli" else "")
+              + "; cut off"]
+    for p in s["grid"]:
+      a = p["accept_h0"]
+      ex_oc = f" exact {p['exact_oc']!r}" if "exact_oc" in p else ""
+      ex_asn = f" exact {p['exact_asn']!r}" if "exact_asn" in p else ""
+      lines.append(
+          f"  {p['theta']!r}: {a['p']!r} ({a['successes']}/{a['n']}) "
+          f"{_ci(a['ci_wilson'])} Wald {p['wald_oc']!r}{ex_oc}; ASN {p['asn']!r} "
+          f"+- {p['asn_se']!r} Wald {p['wald_asn']!r}{ex_asn}; cut off {p['cut_off']}")
+  lines += [
+      "", "Reading the comparison with the specification's Table 3:",
+      "  The specification does not state its episode generator, its SE proxy, its",
+      "  minimum sample count or its cap, so its numbers cannot be reproduced; ours",
+      "  come from the documented generator above, which was chosen before looking",
+      "  at results and never tuned. Compare shapes, not digits: in both, the",
+      "  adaptive rule spends a fraction of the fixed budget (speedup > 1, falling as",
+      "  z grows) and gives up some accuracy against the fixed-32 baseline; the",
+      "  McNemar lines say whether that loss is significant on our paired episodes.",
+      "  The SPRT lines check the implementation against theory: error rates under",
+      "  Wald's bounds and ASN above Wald's overshoot-free approximation (and, for",
+      "  Bernoulli, equal to the exact DP values within sampling error).",
+  ]
+  return "\n".join(lines)
+
+
+# -- figures --------------------------------------------------------------------
+
+
+def figures(m: dict, out: Path) -> list:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  out = Path(out)
+  paths = []
+  sw = m["sweep"]
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot([r["z"] for r in sw["adaptive"]], [r["speedup"] for r in sw["adaptive"]],
+          "-", label=f"dense sweep ({sw['episodes']} episodes)")
+  ax.plot([r["z"] for r in m["table3"]], [r["speedup"] for r in m["table3"]], "o",
+          label=f"Table 3 rows ({m['episodes_per_row']} episodes)")
+  ax.plot(list(SPEC_TABLE3), [v[5] for v in SPEC_TABLE3.values()], "x",
+          label="specification Table 3")
+  ax.set_xlabel("z")
+  ax.set_ylabel(f"speedup vs fixed-{m['fixed_samples']}")
+  ax.set_title("E3: speedup vs z")
+  ax.legend()
+  paths.append(report.save_figure(fig, out / "e3_speedup.png"))
+
+  fig, ax = plt.subplots(figsize=(5, 3.5))
+  ax.plot([r["mean_samples"] for r in sw["adaptive"]],
+          [r["accuracy"]["p"] for r in sw["adaptive"]], ".-", label="adaptive (z sweep)")
+  ax.plot([r["samples"] for r in sw["fixed"]], [r["accuracy"]["p"] for r in sw["fixed"]],
+          "s-", ms=3, label="fixed k samples")
+  ax.plot([v[4] for v in SPEC_TABLE3.values()], [v[0] for v in SPEC_TABLE3.values()],
+          "x", label="specification (adaptive)")
+  ax.plot([FIXED] * 4, [v[2] for v in SPEC_TABLE3.values()], "+",
+          label="specification (fixed 32)")
+  ax.set_xlabel("mean samples per episode")
+  ax.set_ylabel("accuracy")
+  ax.set_title("E3: accuracy-compute Pareto")
+  ax.legend(fontsize=8)
+  paths.append(report.save_figure(fig, out / "e3_pareto.png"))
+
+  fig, axes = plt.subplots(2, len(m["sprt"]), figsize=(9, 6))
+  for j, s in enumerate(m["sprt"]):
+    th = [p["theta"] for p in s["grid"]]
+    ax = axes[0, j]
+    ax.plot(th, [p["wald_oc"] for p in s["grid"]], "-", label="Wald OC")
+    ax.errorbar(th, [p["accept_h0"]["p"] for p in s["grid"]],
+                yerr=np.abs(np.array([p["accept_h0"]["ci_wilson"] for p in s["grid"]]).T
+                            - [p["accept_h0"]["p"] for p in s["grid"]]),
+                fmt="o", ms=3, label="empirical")
+    ax.set_title(f"SPRT {s['model']}")
+    ax.set_ylabel("P(accept H0)")
+    ax.legend(fontsize=8)
+    ax = axes[1, j]
+    ax.plot(th, [p["wald_asn"] for p in s["grid"]], "-", label="Wald ASN")
+    ax.errorbar(th, [p["asn"] for p in s["grid"]],
+                yerr=[2 * p["asn_se"] for p in s["grid"]], fmt="o", ms=3,
+                label="empirical")
+    if "exact_asn" in s["grid"][0]:
+      ax.plot(th, [p["exact_asn"] for p in s["grid"]], "--", label="exact (DP)")
+    ax.set_xlabel("theta")
+    ax.set_ylabel("average sample number")
+    ax.legend(fontsize=8)
+  paths.append(report.save_figure(fig, out / "e3_sprt.png"))
+  return paths
+
+
+registry.register("e3", "E3: adaptive sequential sampling (gap test, Wald SPRT)",
+                  render=render, figures=figures)(run)
