@@ -1,7 +1,5 @@
 """E4 end to end at a tiny size: table structure, derived numbers, rendering."""
 
-import math
-
 import pytest
 
 from sims import registry
@@ -29,7 +27,7 @@ def test_tables_and_derived_numbers(metrics):
   assert [r["sims"] for r in metrics["table5"]] == [8, 24]
   assert metrics["table5"][0]["compute"] == pytest.approx(1 / 3)
   assert len(metrics["fixed_curve"]) == FIXED
-  # Fixed budget 1 expands action 0 only, so its decision is action 0.
+  assert metrics["table5"][1] == metrics["fixed_curve"][FIXED - 1]
   assert metrics["chance_agreement"] == 0.25
 
 

@@ -193,10 +193,18 @@ def test_search_continues_across_calls():
   for t in range(10):
     s = tick(s, jt.tick_key(key, t))
   whole = jt.run_price(agent, p, key, 0.0, max_ticks=20, min_ticks=20).state
+  u = [float(agent.uncertainty(s))]
   for t in range(10, 20):
     s = tick(s, jt.tick_key(key, t))
+    u.append(float(agent.uncertainty(s)))
   np.testing.assert_array_equal(np.asarray(s.visits), np.asarray(whole.visits))
   np.testing.assert_array_equal(np.asarray(s.children), np.asarray(whole.children))
+  # The price rule with price 1/z stops at the first tick with gap >= z SE.
+  for z in (0.5, 1.0, 3.0):
+    stops = [10 + i for i, x in enumerate(u) if x <= 1 / z]
+    want = stops[0] if stops else 20
+    got = jt.run_price(agent, p, key, price_from_z(z), max_ticks=20, min_ticks=10)
+    assert int(got.ticks) == want, (z, u)
 
 
 def test_bad_input():

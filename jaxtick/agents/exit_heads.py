@@ -19,8 +19,9 @@ needs a head); once every head has run it is 0 (nothing left to buy).
 Exiting when the signal is at most ``thr`` is the price rule with price
 ``thr`` and unit costs: the agent takes head k + 1 while ``u_k > thr * c_{k+1}``.
 :func:`sweep` evaluates that rule for many prices at once from the per-head
-signals, in closed form (no per-episode loop), and :func:`exit_heads_used`
-gives the per-instance exit points it implies.
+signals, in closed form (no per-episode loop; binary search and a cumulative
+sum over the sorted prices), and :func:`exit_heads_used` gives the
+per-instance exit points it implies.
 """
 
 from __future__ import annotations
@@ -357,16 +358,20 @@ class Sweep(NamedTuple):
 def sweep(u: Array, correct: Array, prices: Array, costs=None) -> Sweep:
   """Accuracy and compute of the price rule at many prices, in one pass.
 
-  Uses ``q(e) = q_K + sum_{k<K} (q_k - q_{k+1}) [e <= k]`` for any per-head
-  quantity ``q`` (correctness, cumulative cost) at the exit head ``e``, and
-  ``e <= k`` iff ``price >= m_k`` (:func:`exit_heads_used`), so each price
-  costs one fused compare-and-add over the instances; nothing of size
-  [T, N] is materialised. Jit-compatible.
+  For any per-head quantity ``q`` (correctness, cumulative cost) at the exit
+  head ``e``, ``q(e) = q_K + sum_{k<K} (q_k - q_{k+1}) [e <= k]``, and
+  ``e <= k`` iff ``price >= m_k`` (:func:`exit_heads_used`). So each
+  breakpoint ``m_ik`` adds its term to every price at or above it: the prices
+  are sorted, each breakpoint is binned by binary search (``searchsorted``)
+  and a cumulative sum over the bins gives all prices at once. Cost
+  ``O(N K log T + T)``; nothing of size [T, N] is built; the counts are exact
+  (integer) and equal a direct evaluation of the rule at every price.
+  Jit-compatible.
 
   Args:
     u: f[N, K] per-head uncertainty.
     correct: bool[N, K] whether the output after head k is right.
-    prices: f[T].
+    prices: f[T] (any order).
     costs: optional f[K] per-head costs.
 
   Returns:
@@ -381,18 +386,26 @@ def sweep(u: Array, correct: Array, prices: Array, costs=None) -> Sweep:
   n, k_heads = u.shape
   costs = jnp.asarray(_check_costs(costs, k_heads), u.dtype)
   prices = jnp.asarray(prices, u.dtype)
+  t = prices.shape[0]
   corr = jnp.asarray(correct).astype(jnp.int32)
   m = _breakpoints(u, costs)  # [N, K-1]
   dcorr = corr[:, :-1] - corr[:, 1:]  # [N, K-1]
-  stop = prices[:, None, None] >= m[None]  # fused into the reductions below
-  n_correct = jnp.sum(corr[:, -1]) + jnp.sum(jnp.where(stop, dcorr[None], 0), axis=(1, 2))
-  # #(e <= k) per price and k, for the mean cost and heads.
-  stopped = jnp.sum(stop, axis=1, dtype=jnp.int32).astype(u.dtype)  # [T, K-1]
-  total = jnp.sum(costs)
-  cost = total - jnp.sum(stopped * costs[1:], axis=1) / n
-  total_heads = n * k_heads - jnp.sum(jnp.sum(stop, axis=1, dtype=jnp.int32), axis=1)
+  order = jnp.argsort(prices)
+  # Bin b = #prices below m: the breakpoint counts for sorted prices b..T-1.
+  b = jnp.searchsorted(prices[order], m, side="left", method="scan_unrolled")
+  seg = (b * (k_heads - 1) + jnp.arange(k_heads - 1)).reshape(-1)
+  nseg = (t + 1) * (k_heads - 1)
+  hist_stop = jax.ops.segment_sum(jnp.ones_like(seg), seg, num_segments=nseg)
+  hist_corr = jax.ops.segment_sum(dcorr.reshape(-1), seg, num_segments=nseg)
+  stopped = jnp.cumsum(hist_stop.reshape(t + 1, k_heads - 1), axis=0)[:t]  # [T, K-1]
+  dsum = jnp.cumsum(jnp.sum(hist_corr.reshape(t + 1, k_heads - 1), axis=1))[:t]
+  unsort = lambda x: jnp.zeros_like(x).at[order].set(x)
+  stopped, dsum = unsort(stopped), unsort(dsum)
+  total_heads = n * k_heads - jnp.sum(stopped, axis=1)
+  cost = jnp.sum(costs) - jnp.sum(stopped.astype(u.dtype) * costs[1:], axis=1) / n
   heads = total_heads.astype(u.dtype) / n
-  return Sweep(cost, heads, total_heads, n_correct.astype(jnp.int32))
+  return Sweep(cost, heads, total_heads.astype(jnp.int32),
+               (jnp.sum(corr[:, -1]) + dsum).astype(jnp.int32))
 
 
 def threshold_sweep(logits: Array, labels: Array, thresholds: Array, *,
