@@ -50,8 +50,8 @@ SPEC_TABLE4 = {  # z: (adaptive acc, CI, fixed acc, CI, avg sims, speedup)
 SPEC_TABLE5 = ((0.3333, 0.3500, 8), (1.0, 0.3667, 24))  # compute, accuracy, sims
 
 
-def _agent(sims):
-  env = jt.problems.game_tree_env(BRANCHING, DEPTH, two_player=TWO_PLAYER)
+def _agent(sims, two_player=TWO_PLAYER):
+  env = jt.problems.game_tree_env(BRANCHING, DEPTH, two_player=two_player)
   return jt.agents.mcts(env, sims, exploration=EXPLORATION,
                         prior_var=jt.problems.game_tree_return_var(DEPTH))
 
@@ -86,20 +86,32 @@ def _sweep(agent, problems, keys, zs):
 
 
 def run(config: registry.Config) -> dict:
+  main = _evaluate(config, TWO_PLAYER)
+  if not config.quick:  # --quick: the main family only
+    config.progress("second family: the same protocol on single-player trees")
+    main["single_player"] = _evaluate(config, not TWO_PLAYER, dense=False)
+  return main
+
+
+def _evaluate(config: registry.Config, two_player: bool, dense: bool = True) -> dict:
+  """The whole protocol on one tree family (``dense``: with the dense z sweep)."""
   n = config.size(240, quick=48)
   oracle_sims = 256 if config.quick else ORACLE  # --quick: a smoke test
   sweep_z = SWEEP_Z[::4] if config.quick else SWEEP_Z
-  key = jax.random.key(config.seed)
-  kp, ke, ko = jax.random.split(jax.random.fold_in(key, 4), 3)
+  if not dense:
+    sweep_z = ()
+  key = jax.random.fold_in(jax.random.key(config.seed), 4)
+  kp, ke, ko = jax.random.split(jax.random.fold_in(key, int(two_player)), 3)
   problems = jt.problems.game_tree_problems(kp, n)
   keys = jax.random.split(ke, n)
   oracle_keys = jax.random.split(ko, n)
 
   exact = np.asarray(jax.jit(jax.vmap(lambda p: jt.problems.game_tree_solve(
-      p, BRANCHING, DEPTH, two_player=TWO_PLAYER).best_action))(problems))
+      p, BRANCHING, DEPTH, two_player=two_player).best_action))(problems))
   config.progress(f"near-oracle: {oracle_sims} simulations x {n} episodes")
-  oracle = np.asarray(_fixed(_agent(oracle_sims), problems, oracle_keys, oracle_sims))
-  agent = _agent(FIXED)
+  oracle = np.asarray(_fixed(_agent(oracle_sims, two_player), problems, oracle_keys,
+                            oracle_sims))
+  agent = _agent(FIXED, two_player)
   config.progress(f"fixed budgets 1..{FIXED} (one persistent search per episode)")
   trace = np.asarray(_fixed_trace(agent, problems, keys, FIXED))
   zs = sorted(set(sweep_z) | set(TABLE_Z))
@@ -136,9 +148,9 @@ def run(config: registry.Config) -> dict:
   return {
       "episodes": n,
       "environment": {
-          "family": "incremental random game tree (P-game), minimax" if TWO_PLAYER
+          "family": "incremental random game tree (P-game), minimax" if two_player
                     else "incremental random game tree, single-player max",
-          "branching": BRANCHING, "depth": DEPTH, "two_player": TWO_PLAYER,
+          "branching": BRANCHING, "depth": DEPTH, "two_player": two_player,
           "leaf_value": "mean of U(-1,1) edge values on the path",
           "rollout": "uniformly random actions to a leaf",
           "exploration_c": EXPLORATION,
@@ -217,6 +229,21 @@ def render(m: dict) -> str:
     lines.append(f"  z={r['z']!r} avg_sims={r['mean_sims']!r} speedup={r['speedup']!r} "
                  f"oracle={r['agreement_oracle']['p']!r} exact={r['agreement_exact']['p']!r}")
   lines += ["", _discussion(m)]
+  sp = m.get("single_player")
+  if sp:
+    lines += ["", f"Second family, same protocol (no counterpart in the specification): "
+              f"{sp['environment']['family']}, branching {sp['environment']['branching']}, "
+              f"depth {sp['environment']['depth']}, {sp['episodes']} episodes.",
+              f"  near-oracle ({sp['budgets']['oracle']} sims) vs exact: "
+              f"{report.format_proportion(sp['oracle_vs_exact'])}"]
+    for r in sp["table4"]:
+      lines += [f"  z={r['z']!r}: avg sims {r['mean_sims']!r}, speedup {r['speedup']!r}",
+                f"    vs oracle: {report.format_proportion(r['agreement_oracle'])}",
+                f"    vs exact:  {report.format_proportion(r['agreement_exact'])}",
+                f"    McNemar vs fixed-24 (oracle agreement): {r['mcnemar_vs_fixed24_oracle']}"]
+    for r in sp["table5"]:
+      lines += [f"  fixed {r['sims']} sims vs oracle: {report.format_proportion(r['agreement_oracle'])}",
+                f"  fixed {r['sims']} sims vs exact:  {report.format_proportion(r['agreement_exact'])}"]
   return "\n".join(lines)
 
 

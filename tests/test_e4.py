@@ -36,6 +36,9 @@ def test_render_and_figures(metrics, tmp_path):
   for z, row in SPEC_TABLE4.items():
     assert f"{row[4]:8.4f}" in text and f"{row[5]:7.4f}" in text
   assert "0.3667" in text  # Table 5 of the specification beside ours
+  assert "Second family" not in text  # --quick runs the main family only
+  two = dict(metrics, single_player=dict(metrics, sweep=metrics["table4"]))
+  assert "Second family" in render(two)
   paths = figures(metrics, tmp_path)
   assert len(paths) == 2 and all(p.exists() and p.stat().st_size > 0 for p in paths)
 

@@ -120,15 +120,16 @@ def test_batch_with_different_stopping_ticks_equals_each_alone(which):
     problems = jt.problems.hypothesis_problems(jax.random.key(5), n, 0.0, 0.5)[0]
     price = 0.0
   keys = _keys(6, n)
-  batch = jt.run_price_batch(agent, problems, keys, price, max_ticks=MAX_TICKS,
-                             lanes=7)
-  vm = jax.vmap(lambda p, k: jt.run_price(agent, p, k, price,
-                                          max_ticks=MAX_TICKS))(problems, keys)
+  batch = jax.jit(lambda p, k: jt.run_price_batch(
+      agent, p, k, price, max_ticks=MAX_TICKS, lanes=7))(problems, keys)
+  single = jax.jit(lambda p, k: jt.run_price(agent, p, k, price,
+                                             max_ticks=MAX_TICKS))
+  vm = jax.jit(jax.vmap(single))(problems, keys)
   ticks = np.asarray(batch.ticks)
   assert len(np.unique(ticks)) > 3
   np.testing.assert_array_equal(ticks, np.asarray(vm.ticks))
   for i in range(0, n, 5):
-    alone = jt.run_price(agent, problems[i], keys[i], price, max_ticks=MAX_TICKS)
+    alone = single(problems[i], keys[i])
     assert int(alone.ticks) == ticks[i]
     for a, b in zip(jax.tree_util.tree_leaves(alone.state),
                     jax.tree_util.tree_leaves(batch.state)):
