@@ -190,8 +190,8 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   def refill(lanes, next_ep):
     """Loads the next episodes, in order, into the empty lanes."""
     empty = lanes.ep >= n
-    fresh = load(next_ep + jnp.cumsum(empty) - 1)
-    return _select(empty, fresh, lanes), next_ep + jnp.sum(empty)
+    fresh = load(next_ep + jnp.cumsum(empty, dtype=jnp.int32) - 1)
+    return _select(empty, fresh, lanes), next_ep + jnp.sum(empty, dtype=jnp.int32)
 
   def compact(lanes, size):
     """Packs the lanes still running into ``size`` lanes."""
@@ -206,7 +206,7 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
       PriceResult(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32))).state,
                   jax.ShapeDtypeStruct((1,), jnp.int32),
                   jax.ShapeDtypeStruct((1,), dtype)))
-  lanes = load(jnp.arange(num_lanes))
+  lanes = load(jnp.arange(num_lanes, dtype=jnp.int32))
 
   # Main phase: tick; once enough lanes are idle, write them out and refill.
   def main_step(carry):

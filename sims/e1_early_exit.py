@@ -171,12 +171,12 @@ def run(config: registry.Config) -> dict:
   sources["digits"] = sweep_source(dlogits, yte)
   sources["digits"]["train"] = {"train_size": 1797 - n_digits, "steps": steps,
                                 "final_loss": final_loss, **TRAIN}
+  if config.quick:  # quick runs leave out the agent check and the mixture
+    return {"num_thresholds": NUM_THRESHOLDS, "sources": sources}
   config.progress("digits: real agent ticks vs the sweep (16 thresholds)")
   sources["digits"]["agent_check"] = agent_check(
       params, xte, np.linspace(0.0, np.log(10.0), 16, dtype=np.float32)[:-1].tolist() + [0.01])
 
-  if config.quick:  # the mixture source is left out of quick runs
-    return {"num_thresholds": NUM_THRESHOLDS, "sources": sources}
   config.progress(f"mixture: training the multi-exit MLP ({steps} steps)")
   params, xte, yte, final_loss, bayes = mixture_model(config.seed, n, steps)
   mlogits = np.asarray(multi_exit.forward(params, jnp.asarray(xte)))

@@ -71,19 +71,33 @@ def _episodes(key, n):
   return theta, jax.random.split(ke, n), np.asarray(jnp.argmax(theta, axis=1))
 
 
-def _table(config, key, agent, n):
-  m = len(ZS)
-  eps = [_episodes(jax.random.fold_in(key, i), n) for i in range(m)]
-  theta = jnp.concatenate([e[0] for e in eps])
-  keys = jnp.concatenate([e[1] for e in eps])
-  truth = np.concatenate([e[2] for e in eps]).reshape(m, n)
-  prices = jnp.repeat(sq.z_price(np.array(ZS)), n)
-  config.progress(f"table 3: {m} rows x {n} episodes (+ fixed-{FIXED} on the same streams)")
+def _gap_tests(config, k_table, k_sweep, agent, n, n_sweep):
+  """Table 3 rows and the dense sweep in one batch (one compiled program)."""
+  m, ms = len(ZS), len(SWEEP_ZS)
+  rows = [_episodes(jax.random.fold_in(k_table, i), n) for i in range(m)]
+  sweep = _episodes(k_sweep, n_sweep)
+  theta = jnp.concatenate([e[0] for e in rows] + [jnp.tile(sweep[0], (ms, 1))])
+  keys = jnp.concatenate([e[1] for e in rows] + [jnp.tile(sweep[1], ms)])
+  prices = jnp.concatenate([jnp.repeat(sq.z_price(np.array(ZS)), n),
+                            jnp.repeat(sq.z_price(np.array(SWEEP_ZS)), n_sweep)])
+  config.progress(f"gap test: Table 3 ({m} rows x {n} episodes) and a dense sweep "
+                  f"({ms} z values x {n_sweep} episodes) in one batch")
   ticks, out = jax.jit(_adaptive, static_argnums=0)(agent, theta, keys, prices)
-  fixed = jax.jit(_fixed_path, static_argnums=0)(agent, theta, keys)[:, FIXED - 1]
-  ticks = np.asarray(ticks).reshape(m, n)
-  ok_a = np.asarray(out).reshape(m, n) == truth
-  ok_f = np.asarray(fixed).reshape(m, n) == truth
+  ticks, out = np.asarray(ticks), np.asarray(out)
+  config.progress(f"fixed-k baselines (k <= {FIXED}) on the same streams")
+  fixed = np.asarray(jax.jit(_fixed_path, static_argnums=0)(
+      agent, theta[:m * n + n_sweep], keys[:m * n + n_sweep]))
+  return (_table(ticks[:m * n], out[:m * n], fixed[:m * n, FIXED - 1],
+                 [e[2] for e in rows], n),
+          _sweep(ticks[m * n:], out[m * n:], fixed[m * n:], sweep[2], n_sweep))
+
+
+def _table(ticks, out, fixed, truth, n):
+  m = len(ZS)
+  truth = np.concatenate(truth).reshape(m, n)
+  ticks = ticks.reshape(m, n)
+  ok_a = out.reshape(m, n) == truth
+  ok_f = fixed.reshape(m, n) == truth
   rows = []
   for i, z in enumerate(ZS):
     mean_samples = float(ticks[i].mean())
@@ -101,16 +115,10 @@ def _table(config, key, agent, n):
   return rows
 
 
-def _sweep(config, key, agent, n):
-  theta, keys, truth = _episodes(key, n)
+def _sweep(ticks, out, fixed, truth, n):
   m = len(SWEEP_ZS)
-  config.progress(f"dense sweep: {m} z values x {n} episodes in one batch")
-  prices = jnp.repeat(sq.z_price(np.array(SWEEP_ZS)), n)
-  ticks, out = jax.jit(_adaptive, static_argnums=0)(
-      agent, jnp.tile(theta, (m, 1)), jnp.tile(keys, m), prices)
-  ticks = np.asarray(ticks).reshape(m, n)
-  ok = np.asarray(out).reshape(m, n) == truth
-  fixed = np.asarray(jax.jit(_fixed_path, static_argnums=0)(agent, theta, keys))
+  ticks = ticks.reshape(m, n)
+  ok = out.reshape(m, n) == truth
   adaptive = [{"z": z, "mean_samples": float(ticks[i].mean()),
                "speedup": FIXED / float(ticks[i].mean()),
                "accuracy": report.proportion(ok[i].sum(), n)}
@@ -134,9 +142,11 @@ def _exact_bernoulli(theta, p0, p1, alpha, beta, max_n):
     acc0 += new[down].sum()
     en += n * new[up | down].sum()
     mass = np.where(up | down, 0.0, new)
-  cut = mass.sum()  # cut off at max_n: decided by the sign of S_n
+    if mass.sum() < 1e-17:  # what is left cannot change a float64 result
+      return acc0, en
+  # Cut off at max_n: decided by the sign of S_n.
   s = np.arange(max_n + 1) * a + (max_n - np.arange(max_n + 1)) * b
-  return acc0 + mass[s <= 0].sum(), en + max_n * cut
+  return acc0 + mass[s <= 0].sum(), en + max_n * mass.sum()
 
 
 def _sprt(config, key, m):
@@ -148,8 +158,10 @@ def _sprt(config, key, m):
     theta = jt.problems.parameter_grid(grid, m)
     keys = jax.random.split(jax.random.fold_in(key, j), theta.shape[0])
     config.progress(f"SPRT {model}: {len(grid)} parameters x {m} episodes")
-    res = jax.jit(lambda th, k: jt.run_price_batch(
-        agent, th, k, 0.0, max_ticks=max_ticks))(theta, keys)
+    # vmap(run_price) rather than run_price_batch: same results, and at this
+    # size its smaller program compiles in a fraction of the time.
+    res = jax.jit(jax.vmap(lambda th, k: jt.run_price(
+        agent, th, k, 0.0, max_ticks=max_ticks)))(theta, keys)
     dec = np.asarray(jax.vmap(agent.output)(res.state)).reshape(len(grid), m)
     ticks = np.asarray(res.ticks).reshape(len(grid), m).astype(np.float64)
     oc = sq.wald_oc(grid, model, t0, t1, alpha, beta, sigma=sigma)
@@ -186,13 +198,13 @@ def run(config: registry.Config) -> dict:
   key = jax.random.key(config.seed)
   k_table, k_sweep, k_sprt = jax.random.split(key, 3)
   agent = sq.gap_test("bernoulli", min_samples=MIN_SAMPLES)
+  table, sweep = _gap_tests(config, k_table, k_sweep, agent, n, n_sweep)
   return {
       "problem": "two Bernoulli alternatives, p_A, p_B i.i.d. U(0, 1); "
                  "observe A, B, A, ...; decide argmax p",
       "episodes_per_row": n, "fixed_samples": FIXED, "max_samples": MAX_TICKS,
       "min_samples": MIN_SAMPLES,
-      "table3": _table(config, k_table, agent, n),
-      "sweep": _sweep(config, k_sweep, agent, n_sweep),
+      "table3": table, "sweep": sweep,
       "sprt": _sprt(config, k_sprt, m_sprt),
   }
 
@@ -241,6 +253,15 @@ def render(m: dict) -> str:
   lines.append("Fixed-k baselines on the same episodes and streams:")
   for r in sw["fixed"]:
     lines.append(f"  k={r['samples']} accuracy={report.format_proportion(r['accuracy'])}")
+  lines.append("Equal compute: fixed k against the most accurate sweep point with mean "
+               "samples <= k (same episodes):")
+  for r in sw["fixed"]:
+    fit = [a for a in sw["adaptive"] if a["mean_samples"] <= r["samples"]]
+    if fit:
+      best = max(fit, key=lambda a: a["accuracy"]["p"])
+      lines.append(f"  k={r['samples']}: fixed {r['accuracy']['p']!r} vs adaptive "
+                   f"{best['accuracy']['p']!r} (z={best['z']!r}, mean samples "
+                   f"{best['mean_samples']!r})")
   for s in m["sprt"]:
     lines += ["", f"Wald SPRT, {s['model']}: H0 theta={s['theta0']!r} vs H1 "
               f"theta={s['theta1']!r}" + (f", sigma={s['sigma']!r}" if s["model"] == "gaussian" else "")
@@ -266,15 +287,22 @@ def render(m: dict) -> str:
   lines += [
       "", "Reading the comparison with the specification's Table 3:",
       "  The specification does not state its episode generator, its SE proxy, its",
-      "  minimum sample count or its cap, so its numbers cannot be reproduced; ours",
-      "  come from the documented generator above, which was chosen before looking",
-      "  at results and never tuned. Compare shapes, not digits: in both, the",
-      "  adaptive rule spends a fraction of the fixed budget (speedup > 1, falling as",
-      "  z grows) and gives up some accuracy against the fixed-32 baseline; the",
-      "  McNemar lines say whether that loss is significant on our paired episodes.",
+      "  minimum sample count or its cap, so its digits cannot be reproduced; ours",
+      "  come from the generator documented above (p_A, p_B i.i.d. U(0, 1), fixed",
+      "  before any run, never tuned). Differences to expect: U(0, 1) pairs have wide",
+      "  gaps (mean |p_A - p_B| = 1/3), so our fixed-32 accuracy is higher than the",
+      "  specification's; with a 4-observation minimum and the Laplace-smoothed SE",
+      "  many easy episodes stop after 4-6 observations, so our speedups are larger;",
+      "  and with Bernoulli data |gap|/SE takes few distinct values at small n, so",
+      "  mean samples move in steps as z crosses them. Compare shapes, not digits:",
+      "  speedup > 1 falling with z; some accuracy lost against fixed-32 (the McNemar",
+      "  lines say whether the loss is significant on the paired episodes); and,",
+      "  which the specification does not show, the equal-compute lines above",
+      "  compare the adaptive rule with a fixed budget of the same mean size.",
       "  The SPRT lines check the implementation against theory: error rates under",
-      "  Wald's bounds and ASN above Wald's overshoot-free approximation (and, for",
-      "  Bernoulli, equal to the exact DP values within sampling error).",
+      "  Wald's bounds, acceptance rates on Wald's OC curve, ASN above Wald's",
+      "  overshoot-free approximation (Gaussian increments overshoot more), and,",
+      "  for Bernoulli, OC and ASN equal to the exact DP values within sampling error.",
   ]
   return "\n".join(lines)
 

@@ -11,6 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jaxtick as jt
 from jaxtick import rng
@@ -92,4 +93,9 @@ def test_e3_runs_small_and_reports_consistently():
   text = e3.render(m)
   for spec in ("0.7350", "3.0888", "0.8400", "15.27"):
     assert spec in text
-  assert e3.run(config) == m  # same seed, same metrics
+
+
+@pytest.mark.slow
+def test_e3_same_seed_same_metrics():
+  config = registry.Config(seed=5, n=20, quick=True)
+  assert e3.run(config) == e3.run(config)

@@ -143,11 +143,17 @@ def test_agreement_with_exact_optimum_rises_with_budget():
   probs = jt.problems.game_tree_problems(jax.random.key(5), n)
   keys = jax.random.split(jax.random.key(6), n)
   best = np.asarray(jax.vmap(lambda p: jt.problems.game_tree_solve(p, A, D).best_action)(probs))
-  acc = []
-  for sims in (3, 12, 48, 240):
-    agent = jt.agents.mcts(env, sims)
-    st = _run_fixed(agent, probs, keys, sims).state
-    acc.append(float(np.mean(np.asarray(jax.vmap(agent.output)(st)) == best)))
+  budgets = (3, 12, 48, 240)
+  agent = jt.agents.mcts(env, budgets[-1])
+
+  def trace(p, k):  # the decision after every simulation of one search
+    def step(s, t):
+      s = agent.tick(s, jt.tick_key(k, t))
+      return s, agent.output(s)
+    return jax.lax.scan(step, agent.init(p, jt.init_key(k)), jnp.arange(budgets[-1]))[1]
+
+  outs = np.asarray(jax.jit(jax.vmap(trace))(probs, keys))
+  acc = [float(np.mean(outs[:, b - 1] == best)) for b in budgets]
   # Rises (allowing one binomial SE of noise between neighbours) and is > 0.9.
   se = math.sqrt(0.25 / n)
   assert all(b >= a - se for a, b in zip(acc, acc[1:])), acc

@@ -265,3 +265,12 @@ def test_bad_input_is_rejected(coins):
     jt.bisect_price(lambda lam: lam, 1.0, 2.0, 1.0)
   with pytest.raises(ValueError, match="target"):
     jt.bisect_price(lambda lam: lam, float("nan"))
+
+
+def test_run_price_batch_under_x64(coins):
+  agent = jt.agents.coin()
+  probs, keys = coins
+  with jax.enable_x64(True):
+    alone = jax.vmap(lambda p, k: jt.run_price(agent, p, k, 0.6, max_ticks=MAX_T))(probs, keys)
+    batch = jt.run_price_batch(agent, probs, keys, 0.6, max_ticks=MAX_T, lanes=8)
+  np.testing.assert_array_equal(batch.ticks, alone.ticks)
