@@ -107,8 +107,8 @@ def _select(mask, a, b):
 
 def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
                     max_ticks: int, min_ticks: int = 0,
-                    calib: CalibMap = Identity(), lanes: int = 16384,
-                    refill_fraction: float = 0.25) -> PriceResult:
+                    calib: CalibMap = Identity(), lanes: int = 8192,
+                    refill_fraction: float = 0.5) -> PriceResult:
   """Runs a batch of episodes under the price rule with lane refilling.
 
   Same results as ``jax.vmap(run_price)`` -- every episode ends exactly as it
@@ -117,9 +117,11 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   lanes with the next episodes, as continuous batching does in LLM serving.
   When mean ticks are far below ``max_ticks`` this spends the hardware on
   ticks that episodes actually use. Ticks run in an inner loop that only
-  tests the price rule; lanes are refilled (results written out, new episodes
-  loaded) whenever ``refill_fraction`` of them have finished, so the refill
-  cost is shared by several ticks. Memory is O(n + lanes) states.
+  tests the price rule; once ``refill_fraction`` of the lanes have finished,
+  exactly that many are swapped (results written out, the next episodes
+  loaded), so the swap's cost is shared by several ticks and scales with the
+  lanes swapped. When no episode is left, the lanes still running are packed
+  into ever fewer lanes as they drain. Memory is O(n + lanes) states.
 
   Args:
     agent: the Tick agent.
@@ -129,8 +131,8 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     max_ticks, min_ticks: static tick bounds, as in :func:`run_price`.
     calib: calibration map.
     lanes: episodes in flight at once (clipped to n).
-    refill_fraction: refill once at least this fraction of lanes is idle
-      (0: after every tick).
+    refill_fraction: swap lanes once this fraction of them is idle (at least
+      one lane).
 
   Returns:
     A :class:`PriceResult` whose leaves have a leading axis n.
@@ -187,12 +189,6 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
                       scatter(out.ticks, lanes.t), scatter(out.cost, lanes.spent))
     return lanes._replace(ep=jnp.where(done, n, lanes.ep)), out
 
-  def refill(lanes, next_ep):
-    """Loads the next episodes, in order, into the empty lanes."""
-    empty = lanes.ep >= n
-    fresh = load(next_ep + jnp.cumsum(empty, dtype=jnp.int32) - 1)
-    return _select(empty, fresh, lanes), next_ep + jnp.sum(empty, dtype=jnp.int32)
-
   def compact(lanes, size):
     """Packs the lanes still running into ``size`` lanes."""
     (idx,) = jnp.nonzero(lanes.ep < n, size=size, fill_value=0)
@@ -208,13 +204,26 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
                   jax.ShapeDtypeStruct((1,), dtype)))
   lanes = load(jnp.arange(num_lanes, dtype=jnp.int32))
 
-  # Main phase: tick; once enough lanes are idle, write them out and refill.
+  # Main phase: tick until ``min_idle`` lanes are idle, then swap exactly that
+  # many: write their episodes out and load the next ones (work ~ min_idle,
+  # not ~ lanes).
+  def swap(lanes, out, next_ep):
+    (slots,) = jnp.nonzero(~lanes.go, size=min_idle, fill_value=num_lanes)
+    valid = slots < num_lanes  # a prefix: fewer only when episodes run out
+    leaving = take(lanes, jnp.minimum(slots, num_lanes - 1))
+    dest = jnp.where(valid & (leaving.ep < n), leaving.ep, n)  # n: dropped
+    scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
+    out = PriceResult(jax.tree_util.tree_map(scatter, out.state, leaving.state),
+                      scatter(out.ticks, leaving.t), scatter(out.cost, leaving.spent))
+    fresh = load(next_ep + jnp.arange(min_idle, dtype=jnp.int32))
+    put = lambda x, y: x.at[slots].set(y, mode="drop", unique_indices=True)
+    lanes = jax.tree_util.tree_map(put, lanes, fresh)
+    return lanes, out, next_ep + jnp.sum(valid, dtype=jnp.int32)
+
   def main_step(carry):
     lanes, out, next_ep = carry
-    lanes = advance(lanes, lambda ln: jnp.sum((ln.ep < n) & ~ln.go) >= min_idle)
-    lanes, out = retire(lanes, out)
-    lanes, next_ep = refill(lanes, next_ep)
-    return lanes, out, next_ep
+    lanes = advance(lanes, lambda ln: jnp.sum(~ln.go) >= min_idle)
+    return swap(lanes, out, next_ep)
 
   lanes, out, _ = jax.lax.while_loop(
       lambda carry: carry[2] < n, main_step,
