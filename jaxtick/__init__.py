@@ -4,12 +4,13 @@ One Tick API (:class:`Agent`) for every compute consumer, one set of
 schedulers (price rule, budget rule, price search) for all of them.
 """
 
-from jaxtick import agents, problems, signals, stats
+from jaxtick import agents, models, problems, rng, signals, stats
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
                                fit_platt)
 from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
                               SubgradientTrace, bisect_price, init_key,
+                              price_from_z,
                               run_budget, run_price, run_price_batch,
                               subgradient_price, tick_key)
 
@@ -18,7 +19,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Agent", "BudgetResult", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
-    "fit_isotonic", "fit_platt", "init_key", "problems", "run_budget",
+    "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "stats", "subgradient_price",
     "tick_key",
 ]

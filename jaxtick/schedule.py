@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxtick import _checks, rng
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem, State
@@ -34,6 +35,21 @@ def init_key(key: PRNGKey) -> PRNGKey:
 def tick_key(key: PRNGKey, t: Array) -> PRNGKey:
   """The key the ``t``-th tick (from 0) of an episode receives: ``fold_in(key, t + 1)``."""
   return rng.fold_in(key, t + 1)
+
+
+def price_from_z(z) -> Array:
+  """The price under which ``u = SE / |gap|`` stops at ``|gap| >= z * SE``: ``1 / z``.
+
+  Args:
+    z: f[] or f[m] thresholds, each finite and > 0.
+
+  Returns:
+    f[] or f[m] prices.
+  """
+  v = _checks.concrete(z)
+  if v is not None and not (np.isfinite(v) & (v > 0)).all():
+    raise ValueError(f"z must be finite and > 0, got {z!r}")
+  return 1.0 / jnp.asarray(z, jnp.result_type(float))
 
 
 class PriceResult(NamedTuple):

@@ -78,8 +78,8 @@ def _gap_tests(config, k_table, k_sweep, agent, n, n_sweep):
   sweep = _episodes(k_sweep, n_sweep)
   theta = jnp.concatenate([e[0] for e in rows] + [jnp.tile(sweep[0], (ms, 1))])
   keys = jnp.concatenate([e[1] for e in rows] + [jnp.tile(sweep[1], ms)])
-  prices = jnp.concatenate([jnp.repeat(sq.z_price(np.array(ZS)), n),
-                            jnp.repeat(sq.z_price(np.array(SWEEP_ZS)), n_sweep)])
+  prices = jnp.concatenate([jnp.repeat(jt.price_from_z(np.array(ZS)), n),
+                            jnp.repeat(jt.price_from_z(np.array(SWEEP_ZS)), n_sweep)])
   config.progress(f"gap test: Table 3 ({m} rows x {n} episodes) and a dense sweep "
                   f"({ms} z values x {n_sweep} episodes) in one batch")
   ticks, out = jax.jit(_adaptive, static_argnums=0)(agent, theta, keys, prices)

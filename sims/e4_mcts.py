@@ -29,7 +29,6 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxtick as jt
-from jaxtick.agents.mcts import price_from_z
 from sims import registry, report
 
 BRANCHING = 4
@@ -79,7 +78,7 @@ def _sweep(agent, problems, keys, zs):
   flat = jax.tree_util.tree_map(lambda x: jnp.tile(x, (m,) + (1,) * (x.ndim - 1)),
                                 problems)
   flat_keys = jnp.tile(keys, m)
-  prices = jnp.repeat(price_from_z(jnp.asarray(zs)), n)
+  prices = jnp.repeat(jt.price_from_z(jnp.asarray(zs)), n)
   # Every episode stops on its own tick; with a cap of 24 a plain vmap (lanes
   # idle until the slowest stops) compiles faster than run_price_batch's lane
   # refilling and gives the same results (tests/test_mcts.py).

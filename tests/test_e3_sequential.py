@@ -57,7 +57,7 @@ def test_benchmark_references_make_the_agents_decisions_on_its_streams():
   keys = jax.random.split(jax.random.key(8), n)
   agent = sq.gap_test(min_samples=bench.MIN_SAMPLES)
   res = jax.jit(lambda p, k: jt.run_price_batch(
-      agent, p, k, sq.z_price(bench.Z), max_ticks=bench.MAX_TICKS))(theta, keys)
+      agent, p, k, jt.price_from_z(bench.Z), max_ticks=bench.MAX_TICKS))(theta, keys)
   ticks = np.asarray(res.ticks)
   out = np.asarray(jax.vmap(agent.output)(res.state))
   u = np.asarray(jax.vmap(lambda k: jax.vmap(

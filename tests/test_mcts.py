@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
-from jaxtick.agents.mcts import Environment, price_from_z, root_visits
+from jaxtick.agents.mcts import Environment, root_visits
 
 
 def _bandit(rewards):
@@ -209,7 +209,7 @@ def test_search_continues_across_calls():
   for z in (0.5, 1.0, 3.0):
     stops = [10 + i for i, x in enumerate(u) if x <= 1 / z]
     want = stops[0] if stops else 20
-    got = jt.run_price(agent, p, key, price_from_z(z), max_ticks=20, min_ticks=10)
+    got = jt.run_price(agent, p, key, jt.price_from_z(z), max_ticks=20, min_ticks=10)
     assert int(got.ticks) == want, (z, u)
 
 
@@ -225,6 +225,6 @@ def test_bad_input():
   with pytest.raises(ValueError, match="prior_var"):
     jt.agents.mcts(env, 24, prior_var=0.0)
   for z in (0.0, -1.0, [1.0, 0.0]):
-    with pytest.raises(ValueError, match="z must be > 0"):
-      price_from_z(z)
-  assert float(price_from_z(2.0)) == 0.5
+    with pytest.raises(ValueError, match="z must be finite and > 0"):
+      jt.price_from_z(z)
+  assert float(jt.price_from_z(2.0)) == 0.5

@@ -82,7 +82,7 @@ def test_gap_test_under_vmap_matches_numpy_reference(model):
         agent, p, k, pr, max_ticks=MAX_TICKS), in_axes=(0, 0, None)))
     theta_np = np.asarray(theta)
     for z in zs:
-      res = run(theta, keys, sq.z_price(z))
+      res = run(theta, keys, jt.price_from_z(z))
       ticks = np.asarray(res.ticks)
       out = np.asarray(jax.vmap(agent.output)(res.state))
       chex.assert_shape(out, (n,))
@@ -114,7 +114,7 @@ def test_batch_with_different_stopping_ticks_equals_each_alone(which):
   if which == "gap":
     agent = sq.gap_test()
     problems = jt.problems.bernoulli_pairs(jax.random.key(5), n)
-    price = sq.z_price(1.0)
+    price = jt.price_from_z(1.0)
   else:
     agent = sq.sprt("gaussian", 0.0, 0.5, 0.05, 0.1)
     problems = jt.problems.hypothesis_problems(jax.random.key(5), n, 0.0, 0.5)[0]
@@ -286,9 +286,9 @@ def test_problem_generators_shapes_and_support():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: sq.z_price(0.0), "z"),
-    (lambda: sq.z_price(-1.0), "z"),
-    (lambda: sq.z_price([1.0, 0.0]), "z"),
+    (lambda: jt.price_from_z(0.0), "z"),
+    (lambda: jt.price_from_z(-1.0), "z"),
+    (lambda: jt.price_from_z([1.0, 0.0]), "z"),
     (lambda: sq.sprt("bernoulli", 0.4, 0.6, alpha=0.0), "alpha"),
     (lambda: sq.sprt("bernoulli", 0.4, 0.6, alpha=1.0), "alpha"),
     (lambda: sq.sprt("gaussian", 0.0, 1.0, beta=1.5), "beta"),

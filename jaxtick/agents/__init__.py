@@ -8,7 +8,7 @@ from jaxtick.agents.exit_heads import (ExitState, HeadSignals, HeadSource,
                                         uncertainty_signal)
 from jaxtick.agents.sequential import (GapTestState, SPRTState, gap_test,
                                         sprt, wald_asn, wald_error_bounds,
-                                        wald_oc, wald_thresholds, z_price)
+                                        wald_oc, wald_thresholds)
 from jaxtick.agents.mcts import Environment, MctsState, mcts
 
 __all__ = ["CoinState", "coin"]
@@ -17,4 +17,4 @@ __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
             "signal_max", "sweep", "threshold_sweep", "uncertainty_signal"]
 __all__ += ["Environment", "MctsState", "mcts"]
 __all__ += ["GapTestState", "SPRTState", "gap_test", "sprt", "wald_asn",
-            "wald_error_bounds", "wald_oc", "wald_thresholds", "z_price"]
+            "wald_error_bounds", "wald_oc", "wald_thresholds"]

@@ -10,7 +10,7 @@ its shapes across ticks, and the search can be continued by further ticks.
 Uncertainty (seed 000, section 2.2 and Appendix A) is the root Q-gap as a
 Wald-style ratio ``SE / gap``: ``gap = Q_(1) - Q_(2)`` between the two best root
 actions and ``SE`` the standard error of that difference. Under the price rule
-with price ``1 / z`` (see :func:`price_from_z`) the search stops as soon as
+with price ``1 / z`` (see :func:`jaxtick.price_from_z`) the search stops as soon as
 ``gap >= z * SE`` -- and every episode of a batch stops on its own tick.
 The output is the most-visited root action.
 
@@ -95,14 +95,6 @@ class MctsState(NamedTuple):
   depth: Array
   num_nodes: Array
   sims: Array
-
-
-def price_from_z(z):
-  """The price for the stopping rule ``gap >= z * SE``: ``1 / z`` (z > 0)."""
-  v = _checks.concrete(z)
-  if v is not None and not (v > 0).all():
-    raise ValueError(f"z must be > 0, got {z!r}")
-  return 1.0 / jnp.asarray(z, jnp.result_type(float))
 
 
 def mcts(env: Environment, num_simulations: int, *, capacity: int | None = None,

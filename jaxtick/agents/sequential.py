@@ -15,7 +15,7 @@ sampled in turn (A at even ticks, B at odd ticks). The gap is
 with ``v`` the Laplace-smoothed ``p~(1 - p~)``, ``p~ = (k + 1) / (n + 2)``
 (Bernoulli) or the sample variance (Gaussian). The uncertainty is
 ``SE / |gap|`` (``inf`` before ``min_samples`` observations), so the price rule
-with price ``1 / z`` (:func:`z_price`) stops at the first ``|gap| >= z SE``.
+with price ``1 / z`` (:func:`jaxtick.price_from_z`) stops at the first ``|gap| >= z SE``.
 
 **SPRT** (:func:`sprt`). Wald's test of ``H0: theta = theta0`` against
 ``H1: theta = theta1`` on one stream: the log-likelihood ratio ``S_n``
@@ -61,19 +61,6 @@ def _observe(model: str, key, theta, sigma):
   return theta + sigma * jax.random.normal(key, (), dtype)
 
 
-def z_price(z) -> Array:
-  """The price ``1 / z`` under which the gap test stops at ``|gap| >= z SE``.
-
-  Args:
-    z: f[] or f[m] thresholds, each finite and > 0.
-
-  Returns:
-    f[] or f[m] prices.
-  """
-  _check_positive("z", z)
-  return 1.0 / jnp.asarray(z, jnp.result_type(float))
-
-
 # -- the gap test --------------------------------------------------------------
 
 
@@ -116,7 +103,7 @@ def gap_test(model: str = "bernoulli", *, min_samples: int = 4,
     cost: cost of one observation, > 0.
 
   Returns:
-    An :class:`~jaxtick.Agent`; run it with price :func:`z_price` ``(z)``.
+    An :class:`~jaxtick.Agent`; run it with price ``jaxtick.price_from_z(z)``.
   """
   _check_model(model)
   least = 4 if model == "gaussian" else 2

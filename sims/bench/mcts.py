@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxtick as jt
-from jaxtick.agents.mcts import Environment, price_from_z
+from jaxtick.agents.mcts import Environment
 from sims.bench import Record, register, timeit
 
 ACTIONS = 4
@@ -41,7 +41,7 @@ def _jaxtick_fixed(env: Environment, problems, keys):
 
 def _jaxtick_adaptive(env: Environment, problems, keys, z=1.0):
   agent = jt.agents.mcts(env, SIMS, prior_var=jt.problems.game_tree_return_var(DEPTH))
-  price = price_from_z(z)
+  price = jt.price_from_z(z)
   run = jax.vmap(lambda p, k: jt.run_price(agent, p, k, price, max_ticks=SIMS).ticks)
   return jax.jit(run)
 

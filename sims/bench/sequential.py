@@ -96,7 +96,7 @@ def bench(quick: bool = False) -> Record:
   theta = jt.problems.bernoulli_pairs(jax.random.fold_in(key, 1), n)
   keys = jax.random.split(jax.random.fold_in(key, 2), n)
   agent = sq.gap_test(min_samples=MIN_SAMPLES)
-  price = sq.z_price(Z)
+  price = jt.price_from_z(Z)
 
   @jax.jit
   def subject(theta, keys):
