@@ -4,7 +4,7 @@ One Tick API (:class:`Agent`) for every compute consumer, one set of
 schedulers (price rule, budget rule, price search) for all of them.
 """
 
-from jaxtick import agents, models, problems, rng, signals, stats
+from jaxtick import agents, models, problems, rng, signals, soft, stats
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
                                fit_platt)
@@ -20,6 +20,6 @@ __all__ = [
     "Agent", "BudgetResult", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
     "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "problems", "rng", "run_budget",
-    "run_price", "run_price_batch", "signals", "stats", "subgradient_price",
+    "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",
     "tick_key",
 ]
