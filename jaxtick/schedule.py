@@ -184,8 +184,8 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     go = (ep < n) & wants(state, t, prices[safe])
     return _Lanes(state, k, prices[safe], ep, t, jnp.zeros(idx.shape, dtype), go)
 
-  def advance(lanes, stop):
-    """Ticks every lane that wants a tick, until ``stop(lanes)`` or none does."""
+  def advance(lanes, keep_above: int):
+    """Ticks every lane that wants a tick while more than ``keep_above`` do."""
     def body(ln):
       cost = jax.vmap(agent.cost)(ln.state)
       ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
@@ -194,7 +194,9 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
       return ln._replace(state=state, t=t,
                          spent=jnp.where(ln.go, ln.spent + cost, ln.spent),
                          go=ln.go & wants(state, t, ln.price))
-    return jax.lax.while_loop(lambda ln: jnp.any(ln.go) & ~stop(ln), body, lanes)
+    # One reduction per tick decides both "anyone left?" and "time to swap?".
+    return jax.lax.while_loop(
+        lambda ln: jnp.sum(ln.go, dtype=jnp.int32) > keep_above, body, lanes)
 
   def retire(lanes, out):
     """Writes lanes whose episode has ended into ``out``; empties them."""
@@ -238,7 +240,7 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
 
   def main_step(carry):
     lanes, out, next_ep = carry
-    lanes = advance(lanes, lambda ln: jnp.sum(~ln.go) >= min_idle)
+    lanes = advance(lanes, num_lanes - min_idle)  # until min_idle are idle
     return swap(lanes, out, next_ep)
 
   lanes, out, _ = jax.lax.while_loop(
@@ -247,11 +249,11 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   # Drain: no episode is left to load; shrink the lanes as episodes end.
   size = num_lanes // _DRAIN_SHRINK
   while size >= _DRAIN_MIN_LANES:
-    lanes = advance(lanes, lambda ln, size=size: jnp.sum(ln.go) <= size)
+    lanes = advance(lanes, size)
     lanes, out = retire(lanes, out)
     lanes = compact(lanes, size)
     size //= _DRAIN_SHRINK
-  lanes = advance(lanes, lambda ln: jnp.zeros((), bool))
+  lanes = advance(lanes, 0)
   _, out = retire(lanes, out)
   return out
 
