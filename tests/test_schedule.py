@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
+from toy_agents import gaussian_agent
 
 MAX_T = 24
 
@@ -167,29 +168,12 @@ def test_run_budget_agent_ticks_match_running_alone():
   keys = jax.random.split(jax.random.key(10), 8)
   res = jt.run_budget(agent, probs, keys, 40.0, 0.5, max_ticks=MAX_T)
   for i in range(8):  # agent i's trajectory is its own key's stream
-    alone = jt.run_price(agent, probs[i], keys[i], -0.0 if False else 0.0,
+    alone = jt.run_price(agent, probs[i], keys[i], 0.0,
                          max_ticks=int(res.ticks[i]), min_ticks=int(res.ticks[i]))
     assert int(alone.state.heads) == int(res.state.heads[i])
 
 
 # --- Price search -----------------------------------------------------------
-
-class Gauss(NamedTuple):
-  mu: jax.Array
-  n: jax.Array
-  total: jax.Array
-
-
-def gaussian_agent():
-  """Observes N(mu, 1) once per tick; uncertainty SE/|mean| (continuous, no ties)."""
-  return jt.Agent(
-      init=lambda mu, key: Gauss(mu, jnp.zeros((), jnp.int32), jnp.zeros(())),
-      tick=lambda s, key: s._replace(n=s.n + 1, total=s.total + s.mu + jax.random.normal(key)),
-      uncertainty=lambda s: jnp.where(
-          s.n > 0, jt.signals.gap_ratio(s.total / jnp.maximum(s.n, 1), 1.0 / jnp.sqrt(jnp.maximum(s.n, 1))), jnp.inf),
-      output=lambda s: s.total > 0,
-      cost=lambda s: jnp.ones(()))
-
 
 def _gauss_batch(seed, n):
   mu = jax.random.uniform(jax.random.key(seed), (n,), minval=-0.8, maxval=0.8)
