@@ -36,6 +36,16 @@ def check_nonneg(name: str, value, *, allow_inf: bool = False) -> None:
     raise ValueError(f"{name} must be finite, got {value!r}")
 
 
+def check_positive(name: str, value) -> None:
+  """Raises ``ValueError`` unless a concrete ``value`` is finite and > 0 everywhere."""
+  v = concrete(value)
+  if v is None:
+    return
+  v = v.astype(float)
+  if not (np.isfinite(v) & (v > 0)).all():
+    raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+
+
 def check_ticks(min_ticks, max_ticks) -> None:
   """``min_ticks`` and ``max_ticks`` are static Python ints, 0 <= min <= max."""
   for name, v in (("min_ticks", min_ticks), ("max_ticks", max_ticks)):
@@ -88,3 +98,19 @@ def num_keys(keys) -> int:
         f"keys must be typed keys of shape (n,) or raw keys of shape (n, 2), "
         f"got shape {shape}")
   return int(shape[0])
+
+
+def check_batch(problems, keys, price=None) -> int:
+  """Checks a batch of episodes; returns its size n.
+
+  ``keys`` must be n keys, every leaf of ``problems`` must have leading axis n,
+  and ``price`` (if given) must be a non-negative scalar or have shape (n,).
+  """
+  n = num_keys(keys)
+  batch_size("problems", problems, expected=n)
+  if price is not None:
+    check_nonneg("price", price, allow_inf=True)
+    shape = np.shape(price)
+    if len(shape) > 1 or (len(shape) == 1 and shape[0] != n):
+      raise ValueError(f"price must be a scalar or have shape ({n},), got {shape}")
+  return n

@@ -20,7 +20,6 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxtick import _checks, rng
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem, State
@@ -46,9 +45,7 @@ def price_from_z(z) -> Array:
   Returns:
     f[] or f[m] prices.
   """
-  v = _checks.concrete(z)
-  if v is not None and not (np.isfinite(v) & (v > 0)).all():
-    raise ValueError(f"z must be finite and > 0, got {z!r}")
+  _checks.check_positive("z", z)
   return 1.0 / jnp.asarray(z, jnp.result_type(float))
 
 
@@ -154,12 +151,7 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     A :class:`PriceResult` whose leaves have a leading axis n.
   """
   _checks.check_ticks(min_ticks, max_ticks)
-  _checks.check_nonneg("price", price, allow_inf=True)
-  n = _checks.num_keys(keys)
-  _checks.batch_size("problems", problems, expected=n)
-  if jnp.ndim(price) not in (0, 1) or (jnp.ndim(price) == 1 and jnp.shape(price)[0] != n):
-    raise ValueError(
-        f"price must be a scalar or have shape ({n},), got {jnp.shape(price)}")
+  n = _checks.check_batch(problems, keys, price)
   if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
     raise ValueError(f"lanes must be a positive int, got {lanes!r}")
   if not 0 <= refill_fraction <= 1:
@@ -198,14 +190,17 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     return jax.lax.while_loop(
         lambda ln: jnp.sum(ln.go, dtype=jnp.int32) > keep_above, body, lanes)
 
+  def write_out(out, lanes, mask):
+    """Writes the episodes of the lanes in ``mask`` into ``out``."""
+    dest = jnp.where(mask, lanes.ep, n)  # n: dropped
+    scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
+    return PriceResult(jax.tree_util.tree_map(scatter, out.state, lanes.state),
+                       scatter(out.ticks, lanes.t), scatter(out.cost, lanes.spent))
+
   def retire(lanes, out):
     """Writes lanes whose episode has ended into ``out``; empties them."""
     done = (lanes.ep < n) & ~lanes.go
-    dest = jnp.where(done, lanes.ep, n)  # n: dropped
-    scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-    out = PriceResult(jax.tree_util.tree_map(scatter, out.state, lanes.state),
-                      scatter(out.ticks, lanes.t), scatter(out.cost, lanes.spent))
-    return lanes._replace(ep=jnp.where(done, n, lanes.ep)), out
+    return lanes._replace(ep=jnp.where(done, n, lanes.ep)), write_out(out, lanes, done)
 
   def compact(lanes, size):
     """Packs the lanes still running into ``size`` lanes."""
@@ -229,10 +224,7 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     (slots,) = jnp.nonzero(~lanes.go, size=min_idle, fill_value=num_lanes)
     valid = slots < num_lanes  # a prefix: fewer only when episodes run out
     leaving = take(lanes, jnp.minimum(slots, num_lanes - 1))
-    dest = jnp.where(valid & (leaving.ep < n), leaving.ep, n)  # n: dropped
-    scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-    out = PriceResult(jax.tree_util.tree_map(scatter, out.state, leaving.state),
-                      scatter(out.ticks, leaving.t), scatter(out.cost, leaving.spent))
+    out = write_out(out, leaving, valid & (leaving.ep < n))
     fresh = load(next_ep + jnp.arange(min_idle, dtype=jnp.int32))
     put = lambda x, y: x.at[slots].set(y, mode="drop", unique_indices=True)
     lanes = jax.tree_util.tree_map(put, lanes, fresh)
@@ -321,8 +313,7 @@ def run_budget(agent: Agent, problems: Problem, keys: PRNGKey, budget,
   _checks.check_ticks(0, max_ticks)
   _checks.check_nonneg("budget", budget, allow_inf=True)
   _checks.check_nonneg("price", price, allow_inf=True)
-  k = _checks.num_keys(keys)
-  _checks.batch_size("problems", problems, expected=k)
+  k = _checks.check_batch(problems, keys)
   dtype = jnp.result_type(float)
   budget = jnp.asarray(budget, dtype)
   states = jax.vmap(agent.init)(problems, jax.vmap(init_key)(keys))

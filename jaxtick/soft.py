@@ -79,9 +79,7 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
     f[T + 1], non-negative, summing to 1.
   """
   _checks.check_nonneg("price", price, allow_inf=True)
-  c = _checks.concrete(tau)
-  if c is not None and not (c > 0).all():
-    raise ValueError(f"tau must be > 0, got {tau!r}")
+  _checks.check_positive("tau", tau)
   num = tr.uncertainty.shape[0]
   _checks.check_ticks(min_ticks, num - 1)
   t = jnp.arange(num)

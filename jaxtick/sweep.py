@@ -50,14 +50,10 @@ def run_price_sharded(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     A :class:`jaxtick.PriceResult` with leading axis n.
   """
   _checks.check_ticks(min_ticks, max_ticks)
-  _checks.check_nonneg("price", price, allow_inf=True)
-  n = _checks.num_keys(keys)
-  _checks.batch_size("problems", problems, expected=n)
+  n = _checks.check_batch(problems, keys, price)
   mesh = episode_mesh() if mesh is None else mesh
   if mesh.axis_names != (AXIS,):
     raise ValueError(f"mesh must be 1-D with axis name {AXIS!r}, got {mesh.axis_names}")
-  if jnp.ndim(price) not in (0, 1) or (jnp.ndim(price) == 1 and jnp.shape(price)[0] != n):
-    raise ValueError(f"price must be a scalar or have shape ({n},), got {jnp.shape(price)}")
   devices = mesh.devices.size
   padded = -(-n // devices) * devices
   pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], padded - n, axis=0)]) if padded > n else x

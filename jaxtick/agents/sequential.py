@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import rng, signals
+from jaxtick import _checks, rng, signals
 from jaxtick.api import Agent, Array
 
 MODELS = ("bernoulli", "gaussian")
@@ -45,12 +45,6 @@ MODELS = ("bernoulli", "gaussian")
 def _check_model(model: str) -> None:
   if model not in MODELS:
     raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-
-
-def _check_positive(name: str, value) -> None:
-  v = np.asarray(value, dtype=float)
-  if np.isnan(v).any() or (v <= 0).any() or np.isinf(v).any():
-    raise ValueError(f"{name} must be finite and > 0, got {value!r}")
 
 
 def _observe(model: str, key, theta, sigma):
@@ -112,8 +106,8 @@ def gap_test(model: str = "bernoulli", *, min_samples: int = 4,
     raise ValueError(
         f"min_samples must be an int >= {least} for model {model!r}, got "
         f"{min_samples!r}")
-  _check_positive("sigma", sigma)
-  _check_positive("cost", cost)
+  _checks.check_positive("sigma", sigma)
+  _checks.check_positive("cost", cost)
   dtype = jnp.result_type(float)
 
   def init(theta, key):
@@ -196,7 +190,7 @@ def _check_hypotheses(model, theta0, theta1, sigma):
         raise ValueError(
             f"{name} must lie in (0, 1) for a Bernoulli SPRT, got {v!r}")
   else:
-    _check_positive("sigma", sigma)
+    _checks.check_positive("sigma", sigma)
     for name, v in (("theta0", theta0), ("theta1", theta1)):
       if not np.isfinite(v):
         raise ValueError(f"{name} must be finite, got {v!r}")
@@ -247,7 +241,7 @@ def sprt(model: str, theta0: float, theta1: float, alpha: float = 0.05,
   """
   _check_hypotheses(model, theta0, theta1, sigma)
   ln_a, ln_b = wald_thresholds(alpha, beta)
-  _check_positive("cost", cost)
+  _checks.check_positive("cost", cost)
   c1, c0 = _increments(model, theta0, theta1, sigma)
   dtype = jnp.result_type(float)
 
