@@ -34,6 +34,10 @@ def test_small_tau_is_the_hard_rule(make, min_ticks):
     np.testing.assert_array_equal(np.argmax(np.asarray(sp), 1), np.asarray(hard.ticks))
     assert np.asarray(sp).max(1).min() > 1 - 1e-6
     np.testing.assert_allclose(jax.vmap(soft.expected_cost)(tr, sp), hard.cost, atol=1e-5)
+    # Expected output at the stop equals the hard rule's output.
+    hard_out = jax.vmap(agent.output)(hard.state).astype(float)
+    soft_out = jax.vmap(soft.expected_value)(sp, tr.output.astype(float))
+    np.testing.assert_allclose(soft_out, hard_out, atol=1e-5)
 
 
 def test_trace_matches_the_schedulers_states():
