@@ -131,4 +131,5 @@ def render(m: dict) -> str:
 
 
 registry.register("coin", "Coin flips under the price and budget rules",
-                  render=render, figures=figures)(run)
+                  render=render, figures=figures,
+                  min_n=16)(run)  # one pool of 16 coins for the budget rule

@@ -265,4 +265,5 @@ def render(m: dict) -> str:
 
 
 registry.register("e1", "E1: early exit, accuracy vs compute over exit thresholds",
-                  render=render, figures=figures)(run)
+                  render=render, figures=figures,
+                  requires=("matplotlib", "sklearn"))(run)  # sklearn: the digits data

@@ -295,4 +295,6 @@ def render(m: dict) -> str:
 
 
 registry.register("e2", "E2: multi-head dynamic allocation (Table 2, Appendices B-C)",
-                  render=render, figures=figures)(run)
+                  render=render, figures=figures,
+                  requires=("matplotlib", "sklearn"),  # sklearn: the digits data
+                  min_n=POOL)(run)  # one pool for Algorithm 1

@@ -245,6 +245,12 @@ def test_bad_input_is_rejected(coins):
     jt.run_price_batch(agent, probs, keys, jnp.ones(3), max_ticks=5)
   with pytest.raises(ValueError, match="keys"):
     jt.run_price_batch(agent, probs, jnp.ones((40, 3), jnp.uint32), 1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="at least one episode"):  # n = 0
+    jt.run_price_batch(agent, probs[:0], keys[:0], 1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="at least one episode"):
+    jt.run_budget(agent, probs[:0], keys[:0], 3.0, max_ticks=5)
+  with pytest.raises(ValueError, match="at least one episode"):
+    jt.run_price_sharded(agent, probs[:0], keys[:0], 1.0, max_ticks=5)
   with pytest.raises(ValueError, match="lo <= hi"):
     jt.bisect_price(lambda lam: lam, 1.0, 2.0, 1.0)
   with pytest.raises(ValueError, match="target"):
