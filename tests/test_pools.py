@@ -52,13 +52,37 @@ def test_response_key_contract_and_token_mean():
   tail = pools.sample_responses(pool, 3, start=5)
   np.testing.assert_array_equal(whole.answer[:, 5:], tail.answer)
   np.testing.assert_array_equal(whole.tokens[:, 5:], tail.tokens)
-  a, t = pools.response(pool, 7, 2)
+  a, t, r = pools.response(pool, 7, 2)
   assert int(a) == int(whole.answer[7, 2]) and float(t) == float(whole.tokens[7, 2])
+  assert float(r) == float(whole.reward[7, 2])
   many = pools.sample_responses(pool, 4000)
   ratio = np.asarray(many.tokens).mean(1) / np.asarray(pool.token_mean)
   s = float(pool.response_sigma)
   se = np.sqrt((np.exp(s * s) - 1) / 4000)   # lognormal coefficient of variation
   assert np.all(np.abs(ratio - 1) < 5 * se)
+
+
+def test_rewards_follow_the_oracle():
+  from scipy.stats import norm
+  pool = _pool(300)
+  gt = pools.sample_responses(pool, 400)
+  np.testing.assert_array_equal(np.asarray(gt.reward), np.asarray(gt.correct, np.float32))
+  for corruption in (0.0, 0.1):
+    o = pools.prm_oracle(corruption)
+    r = pools.sample_responses(pool, 400, oracle=o)
+    c = np.asarray(r.correct)
+    hi = np.asarray(r.reward) >= 0.97
+    # P(score >= g | correct) = (1-rho) P(N(mu_c, s) >= logit g) + rho P(N(mu_w, s) >= logit g).
+    t = np.log(0.97 / 0.03)
+    pc = norm.sf((t - o.mu_correct) / o.noise)
+    pw = norm.sf((t - o.mu_wrong) / o.noise)
+    want_c = (1 - corruption) * pc + corruption * pw
+    want_w = (1 - corruption) * pw + corruption * pc
+    for sel, want in ((c, want_c), (~c, want_w)):
+      got = hi[sel].mean()
+      assert abs(got - want) < 5 * np.sqrt(want * (1 - want) / sel.sum()) + 1e-3
+  with pytest.raises(ValueError, match="corruption"):
+    pools.sample_responses(pool, 2, oracle=pools.prm_oracle(1.5))
 
 
 def test_unsolvable_answers_are_less_diverse():

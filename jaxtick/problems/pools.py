@@ -27,6 +27,11 @@ Generative model (all parameters in :class:`PoolMixture`):
   (diverse wrong answers) and ``invalid_concentration`` for unsolvable ones
   (a few repeated invalid answers: the bandit seed's Mechanism 2, by which
   response entropy signals solvability).
+* **Rewards** (:class:`RewardOracle`): the ground-truth oracle scores a
+  response 1 if correct, else 0; the noisy process-reward-model (PRM) oracle
+  scores it ``sigmoid(mu_correct + noise * eps)`` if correct and
+  ``sigmoid(mu_wrong + noise * eps)`` if not. With probability ``corruption``
+  either oracle scores a response as if its correctness were flipped.
 * **Tokens**: a query's mean response length is
   ``token_base * token_growth ** L_x * exp(token_sigma * eps_x)``; a single
   response's length is lognormal around it with log-sd ``response_sigma``.
@@ -79,6 +84,42 @@ class PoolMixture(NamedTuple):
   response_sigma: float = 0.35
 
 
+class RewardOracle(NamedTuple):
+  """How a response is scored (see the module docstring).
+
+  Attributes:
+    prm: False: the ground-truth oracle (reward = correctness); True: a noisy
+      PRM score in (0, 1).
+    corruption: probability in [0, 1] that a response is scored as if its
+      correctness were flipped.
+    mu_correct, mu_wrong: mean PRM logit of correct and wrong responses.
+    noise: sd of the PRM logit (>= 0).
+  """
+
+  prm: bool = False
+  corruption: float = 0.0
+  mu_correct: float = 4.0
+  mu_wrong: float = -1.0
+  noise: float = 1.5
+
+
+GROUND_TRUTH = RewardOracle()
+
+
+def prm_oracle(corruption: float = 0.0, **kw) -> RewardOracle:
+  """A noisy process-reward-model oracle with the given corruption rate."""
+  return RewardOracle(prm=True, corruption=corruption, **kw)
+
+
+def _check_oracle(o: RewardOracle):
+  if not (np.isfinite(o.corruption) and 0.0 <= o.corruption <= 1.0):
+    raise ValueError(f"corruption must lie in [0, 1], got {o.corruption!r}")
+  if not all(np.isfinite(v) for v in (o.mu_correct, o.mu_wrong)):
+    raise ValueError(f"mu_correct and mu_wrong must be finite, got {o.mu_correct}, {o.mu_wrong}")
+  if not (np.isfinite(o.noise) and o.noise >= 0):
+    raise ValueError(f"noise must be a finite number >= 0, got {o.noise!r}")
+
+
 class QueryPool(NamedTuple):
   """A pool of Q queries (arrays with a leading query axis).
 
@@ -109,11 +150,13 @@ class Responses(NamedTuple):
     answer: i32[Q, n] answer ids (0 = correct).
     correct: bool[Q, n] ``answer == 0``.
     tokens: f[Q, n] tokens of each response.
+    reward: f[Q, n] the oracle's score of each response.
   """
 
   answer: Array
   correct: Array
   tokens: Array
+  reward: Array
 
 
 def _check_mixture(m: PoolMixture) -> int:
@@ -187,26 +230,35 @@ def query_pool(key: Array, num_queries: int, mixture: PoolMixture = PoolMixture(
                    keys=jax.random.split(k_resp, q))
 
 
-def response(pool: QueryPool, query: Array, j: Array):
+def response(pool: QueryPool, query: Array, j: Array,
+             oracle: RewardOracle = GROUND_TRUTH):
   """The ``j``-th response to query ``query`` (scalar indices; vmap for more).
 
   Returns:
-    ``(answer i32[], tokens f[])``.
+    ``(answer i32[], tokens f[], reward f[])``.
   """
   k = jax.random.fold_in(pool.keys[query], j)
-  ka, kt = jax.random.split(k)
+  ka, kt, kc, kr = jax.random.split(k, 4)
   answer = jax.random.categorical(ka, jnp.log(pool.answer_probs[query]))
   tokens = pool.token_mean[query] * jnp.exp(
       pool.response_sigma * jax.random.normal(kt) - 0.5 * pool.response_sigma ** 2)
-  return answer.astype(jnp.int32), tokens
+  seen = (answer == 0) ^ (jax.random.uniform(kc) < oracle.corruption)
+  if oracle.prm:
+    mu = jnp.where(seen, oracle.mu_correct, oracle.mu_wrong)
+    reward = jax.nn.sigmoid(mu + oracle.noise * jax.random.normal(kr))
+  else:
+    reward = seen.astype(jnp.float32)
+  return answer.astype(jnp.int32), tokens, reward
 
 
-def sample_responses(pool: QueryPool, n: int, start: int = 0) -> Responses:
+def sample_responses(pool: QueryPool, n: int, start: int = 0,
+                     oracle: RewardOracle = GROUND_TRUTH) -> Responses:
   """Responses ``start .. start + n - 1`` of every query: :class:`Responses` [Q, n]."""
   if not isinstance(n, (int, np.integer)) or n < 1:
     raise ValueError(f"n must be a positive int, got {n!r}")
+  _check_oracle(oracle)
   q = pool.p.shape[0]
   js = start + jnp.arange(n)
-  ans, tok = jax.vmap(lambda i: jax.vmap(lambda j: response(pool, i, j))(js))(
-      jnp.arange(q))
-  return Responses(answer=ans, correct=ans == 0, tokens=tok)
+  ans, tok, rew = jax.vmap(lambda i: jax.vmap(
+      lambda j: response(pool, i, j, oracle))(js))(jnp.arange(q))
+  return Responses(answer=ans, correct=ans == 0, tokens=tok, reward=rew)
