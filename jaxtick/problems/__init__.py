@@ -7,6 +7,9 @@ from jaxtick.problems.mixtures import (MixtureTask, log_posterior,
                                        mixture_task, sample_mixture)
 from jaxtick.problems.streams import (bernoulli_pairs, gaussian_pairs,
                                       hypothesis_problems, parameter_grid)
+from jaxtick.problems.pools import (GROUND_TRUTH, PoolMixture, QueryPool,
+                                    Responses, RewardOracle, prm_oracle,
+                                    query_pool, response, sample_responses)
 from jaxtick.problems.game_trees import (GameNode, GameTree, GameTreeSolution,
                                          game_tree_env, game_tree_leaf_values,
                                          game_tree_problems, game_tree_return_var,
@@ -20,3 +23,6 @@ __all__ += ["GameNode", "GameTree", "GameTreeSolution", "game_tree_env",
             "game_tree_return_var", "game_tree_solve"]
 __all__ += ["bernoulli_pairs", "gaussian_pairs", "hypothesis_problems",
             "parameter_grid"]
+__all__ += ["GROUND_TRUTH", "PoolMixture", "QueryPool", "Responses",
+            "RewardOracle", "prm_oracle", "query_pool", "response",
+            "sample_responses"]

@@ -1,0 +1,264 @@
+"""Query pools: a simulated LLM answering a pool of queries by repeated sampling.
+
+The seeds on LLM test-time compute (001-004) all start from the same object: a
+pool of Q queries, each with a latent per-sample solve probability ``p_x``. A
+response to query ``x`` is correct with probability ``p_x``, independently of
+the other responses (the bandit seed's Assumption: independent Bernoulli
+trials per generation). Everything an allocation method sees is derived from
+it here, so that every method is scored on the same latent difficulty.
+
+Generative model (all parameters in :class:`PoolMixture`):
+
+* **Difficulty level** ``L_x`` in ``{0, ..., M-1}`` with probabilities
+  ``weights``. The default weights are MATH-500's level counts
+  (43, 90, 105, 128, 134 problems at levels 1-5).
+* **Unsolvable queries**: with probability ``unsolvable[L]`` a query has
+  ``p_x = 0`` (no response is ever correct).
+* **Solve rate** of the others: ``p_x ~ Beta(kappa m_L, kappa (1 - m_L))``,
+  mean ``m_L = mean[L]``. The default means (0.85, 0.70, 0.55, 0.40, 0.20) and
+  unsolvable fractions are *assumptions*, in the range an 8B instruction-tuned
+  model reaches on MATH by level; they are not fitted to a published
+  per-query table (none was found). ``kappa = 2`` spreads solve rates over the
+  whole interval, so every level holds both easy and hard queries.
+* **Answers**: a response's answer is an id in ``{0, ..., A-1}``; id 0 is the
+  correct answer (probability ``p_x``). The remaining mass ``1 - p_x`` is
+  spread over the distractor ids ``1..A-1`` with query-specific Dirichlet
+  weights: concentration ``distractor_concentration`` for solvable queries
+  (diverse wrong answers) and ``invalid_concentration`` for unsolvable ones
+  (a few repeated invalid answers: the bandit seed's Mechanism 2, by which
+  response entropy signals solvability).
+* **Rewards** (:class:`RewardOracle`): the ground-truth oracle scores a
+  response 1 if correct, else 0; the noisy process-reward-model (PRM) oracle
+  scores it ``sigmoid(mu_correct + noise * eps)`` if correct and
+  ``sigmoid(mu_wrong + noise * eps)`` if not. With probability ``corruption``
+  either oracle scores a response as if its correctness were flipped.
+* **Tokens**: a query's mean response length is
+  ``token_base * token_growth ** L_x * exp(token_sigma * eps_x)``; a single
+  response's length is lognormal around it with log-sd ``response_sigma``.
+
+Key contract: response ``j`` (j = 0, 1, ...) of the query whose key is ``k``
+uses ``jax.random.fold_in(k, j)``, so two allocation methods that ask the same
+query for its ``j``-th response see the same response.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+MATH500_LEVEL_COUNTS = (43, 90, 105, 128, 134)
+
+
+class PoolMixture(NamedTuple):
+  """Parameters of the difficulty mixture (see the module docstring).
+
+  Attributes:
+    weights: level probabilities, length M (normalised by :func:`query_pool`).
+    mean: mean solve rate of a solvable query per level, in (0, 1), length M.
+    unsolvable: probability that a query of each level is unsolvable, length M.
+    concentration: Beta concentration ``kappa`` of the solve rates (> 0).
+    distractor_concentration: Dirichlet concentration of a solvable query's
+      wrong answers (> 0; large: wrong answers spread evenly).
+    invalid_concentration: the same for unsolvable queries (> 0; small: a few
+      repeated invalid answers).
+    token_base: mean tokens per response at level 0 (> 0).
+    token_growth: factor per level (> 0).
+    token_sigma: log-sd of a query's mean length around its level's (>= 0).
+    response_sigma: log-sd of one response's length around its query's (>= 0).
+  """
+
+  weights: Sequence[float] = tuple(c / 500 for c in MATH500_LEVEL_COUNTS)
+  mean: Sequence[float] = (0.85, 0.70, 0.55, 0.40, 0.20)
+  unsolvable: Sequence[float] = (0.0, 0.02, 0.05, 0.10, 0.25)
+  concentration: float = 2.0
+  distractor_concentration: float = 1.0
+  invalid_concentration: float = 0.15
+  token_base: float = 350.0
+  token_growth: float = 1.3
+  token_sigma: float = 0.25
+  response_sigma: float = 0.35
+
+
+class RewardOracle(NamedTuple):
+  """How a response is scored (see the module docstring).
+
+  Attributes:
+    prm: False: the ground-truth oracle (reward = correctness); True: a noisy
+      PRM score in (0, 1).
+    corruption: probability in [0, 1] that a response is scored as if its
+      correctness were flipped.
+    mu_correct, mu_wrong: mean PRM logit of correct and wrong responses.
+    noise: sd of the PRM logit (>= 0).
+  """
+
+  prm: bool = False
+  corruption: float = 0.0
+  mu_correct: float = 4.0
+  mu_wrong: float = -1.0
+  noise: float = 1.5
+
+
+GROUND_TRUTH = RewardOracle()
+
+
+def prm_oracle(corruption: float = 0.0, **kw) -> RewardOracle:
+  """A noisy process-reward-model oracle with the given corruption rate."""
+  return RewardOracle(prm=True, corruption=corruption, **kw)
+
+
+def _check_oracle(o: RewardOracle):
+  if not (np.isfinite(o.corruption) and 0.0 <= o.corruption <= 1.0):
+    raise ValueError(f"corruption must lie in [0, 1], got {o.corruption!r}")
+  if not all(np.isfinite(v) for v in (o.mu_correct, o.mu_wrong)):
+    raise ValueError(f"mu_correct and mu_wrong must be finite, got {o.mu_correct}, {o.mu_wrong}")
+  if not (np.isfinite(o.noise) and o.noise >= 0):
+    raise ValueError(f"noise must be a finite number >= 0, got {o.noise!r}")
+
+
+class QueryPool(NamedTuple):
+  """A pool of Q queries (arrays with a leading query axis).
+
+  Attributes:
+    p: f[Q] per-response solve probability (0 for an unsolvable query).
+    level: i32[Q] difficulty level.
+    solvable: bool[Q] ``p > 0``.
+    answer_probs: f[Q, A] distribution of a response's answer id; column 0 is
+      the correct answer (equal to ``p``).
+    token_mean: f[Q] mean tokens per response.
+    response_sigma: f[] log-sd of one response's length.
+    keys: key[Q] per-query response keys (see the key contract).
+  """
+
+  p: Array
+  level: Array
+  solvable: Array
+  answer_probs: Array
+  token_mean: Array
+  response_sigma: Array
+  keys: Array
+
+
+class Responses(NamedTuple):
+  """Responses to a pool, ``n`` per query.
+
+  Attributes:
+    answer: i32[Q, n] answer ids (0 = correct).
+    correct: bool[Q, n] ``answer == 0``.
+    tokens: f[Q, n] tokens of each response.
+    reward: f[Q, n] the oracle's score of each response.
+  """
+
+  answer: Array
+  correct: Array
+  tokens: Array
+  reward: Array
+
+
+def _check_mixture(m: PoolMixture) -> int:
+  arrs = {k: np.asarray(getattr(m, k), float)
+          for k in ("weights", "mean", "unsolvable")}
+  n = arrs["weights"].shape
+  if len(n) != 1 or n[0] < 1:
+    raise ValueError(f"weights must be a non-empty 1-d sequence, got shape {n}")
+  for k, a in arrs.items():
+    if a.shape != n:
+      raise ValueError(f"{k} must have one entry per level ({n[0]}), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+      raise ValueError(f"{k} must be finite, got {a}")
+  if np.any(arrs["weights"] < 0) or arrs["weights"].sum() <= 0:
+    raise ValueError(f"weights must be >= 0 with a positive sum, got {arrs['weights']}")
+  if np.any((arrs["mean"] <= 0) | (arrs["mean"] >= 1)):
+    raise ValueError(f"mean solve rates must lie in (0, 1), got {arrs['mean']}")
+  if np.any((arrs["unsolvable"] < 0) | (arrs["unsolvable"] > 1)):
+    raise ValueError(f"unsolvable fractions must lie in [0, 1], got {arrs['unsolvable']}")
+  for k in ("concentration", "distractor_concentration", "invalid_concentration",
+            "token_base", "token_growth"):
+    v = getattr(m, k)
+    if not (np.isfinite(v) and v > 0):
+      raise ValueError(f"{k} must be a finite number > 0, got {v!r}")
+  for k in ("token_sigma", "response_sigma"):
+    v = getattr(m, k)
+    if not (np.isfinite(v) and v >= 0):
+      raise ValueError(f"{k} must be a finite number >= 0, got {v!r}")
+  return n[0]
+
+
+def query_pool(key: Array, num_queries: int, mixture: PoolMixture = PoolMixture(),
+               *, num_answers: int = 8) -> QueryPool:
+  """Draws a pool of ``num_queries`` queries from ``mixture``.
+
+  Args:
+    key: PRNG key.
+    num_queries: Q >= 1.
+    mixture: the difficulty mixture.
+    num_answers: A >= 2 answer ids (the correct one and A - 1 distractors).
+
+  Returns:
+    a :class:`QueryPool`.
+  """
+  if not isinstance(num_queries, (int, np.integer)) or num_queries < 1:
+    raise ValueError(f"num_queries must be a positive int, got {num_queries!r}")
+  if not isinstance(num_answers, (int, np.integer)) or num_answers < 2:
+    raise ValueError(f"num_answers must be an int >= 2, got {num_answers!r}")
+  levels = _check_mixture(mixture)
+  q = int(num_queries)
+  w = np.asarray(mixture.weights, float)
+  k_lvl, k_uns, k_p, k_d, k_tok, k_resp = jax.random.split(key, 6)
+  level = jax.random.choice(k_lvl, levels, (q,), p=jnp.asarray(w / w.sum()))
+  mean = jnp.asarray(mixture.mean, jnp.float32)[level]
+  kappa = mixture.concentration
+  p = jax.random.beta(k_p, kappa * mean, kappa * (1.0 - mean))
+  unsolv = jax.random.uniform(k_uns, (q,)) < jnp.asarray(
+      mixture.unsolvable, jnp.float32)[level]
+  p = jnp.where(unsolv, 0.0, p)
+  conc = jnp.where(unsolv, mixture.invalid_concentration,
+                   mixture.distractor_concentration)
+  gam = jax.random.gamma(k_d, conc[:, None] * jnp.ones((q, num_answers - 1)))
+  gam = gam + 1e-30  # a draw can underflow to 0 for tiny concentrations
+  dist = gam / gam.sum(axis=1, keepdims=True)
+  probs = jnp.concatenate([p[:, None], (1.0 - p)[:, None] * dist], axis=1)
+  token_mean = (mixture.token_base * mixture.token_growth ** level.astype(jnp.float32)
+                * jnp.exp(mixture.token_sigma * jax.random.normal(k_tok, (q,))))
+  return QueryPool(p=p, level=level.astype(jnp.int32), solvable=~unsolv,
+                   answer_probs=probs, token_mean=token_mean,
+                   response_sigma=jnp.asarray(mixture.response_sigma, jnp.float32),
+                   keys=jax.random.split(k_resp, q))
+
+
+def response(pool: QueryPool, query: Array, j: Array,
+             oracle: RewardOracle = GROUND_TRUTH):
+  """The ``j``-th response to query ``query`` (scalar indices; vmap for more).
+
+  Returns:
+    ``(answer i32[], tokens f[], reward f[])``.
+  """
+  k = jax.random.fold_in(pool.keys[query], j)
+  ka, kt, kc, kr = jax.random.split(k, 4)
+  answer = jax.random.categorical(ka, jnp.log(pool.answer_probs[query]))
+  tokens = pool.token_mean[query] * jnp.exp(
+      pool.response_sigma * jax.random.normal(kt) - 0.5 * pool.response_sigma ** 2)
+  seen = (answer == 0) ^ (jax.random.uniform(kc) < oracle.corruption)
+  if oracle.prm:
+    mu = jnp.where(seen, oracle.mu_correct, oracle.mu_wrong)
+    reward = jax.nn.sigmoid(mu + oracle.noise * jax.random.normal(kr))
+  else:
+    reward = seen.astype(jnp.float32)
+  return answer.astype(jnp.int32), tokens, reward
+
+
+def sample_responses(pool: QueryPool, n: int, start: int = 0,
+                     oracle: RewardOracle = GROUND_TRUTH) -> Responses:
+  """Responses ``start .. start + n - 1`` of every query: :class:`Responses` [Q, n]."""
+  if not isinstance(n, (int, np.integer)) or n < 1:
+    raise ValueError(f"n must be a positive int, got {n!r}")
+  _check_oracle(oracle)
+  q = pool.p.shape[0]
+  js = start + jnp.arange(n)
+  ans, tok, rew = jax.vmap(lambda i: jax.vmap(
+      lambda j: response(pool, i, j, oracle))(js))(jnp.arange(q))
+  return Responses(answer=ans, correct=ans == 0, tokens=tok, reward=rew)
