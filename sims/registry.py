@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import pkgutil
 import re
+import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -35,12 +36,23 @@ class Config(NamedTuple):
     n: episodes/instances override from ``--n`` (None: the experiment's default).
     quick: smaller, faster runs (``--quick``).
     progress: ``progress(message)`` prints a progress line on the terminal.
+    train_time: ``train_time(seconds)`` records time spent training models
+      (reported as ``train_time_sec`` beside the wall clock, not in the metrics,
+      which must depend on the config alone).
   """
 
   seed: int = 0
   n: int | None = None
   quick: bool = False
   progress: Callable[[str], None] = lambda msg: None
+  train_time: Callable[[float], None] = lambda seconds: None
+
+  def timed_training(self, fn, *args):
+    """``fn(*args)``, recording its wall-clock time with :attr:`train_time`."""
+    t0 = time.perf_counter()
+    out = fn(*args)
+    self.train_time(time.perf_counter() - t0)
+    return out
 
   def size(self, default: int, quick: int | None = None) -> int:
     """The episode count to use: ``--n`` if given, else the (quick) default."""

@@ -65,20 +65,66 @@ def to_jsonable(x):
   return x
 
 
+SPEC_TITLE = ("Dynamic Test-Time Compute Allocation with a Uniform Tick API Across "
+              "Neural Modules and MCTS")
+TEXT_NOTE = ("Numbers below have 4 significant digits; results.json has every number at "
+             "full precision, including every point of every figure and every sweep that "
+             "the text summarises.")
+
+
+def g4(x) -> str:
+  """A number with 4 significant digits (ints whole; None as n/a)."""
+  if x is None:
+    return "n/a"
+  if isinstance(x, str):
+    return x
+  if isinstance(x, (bool, np.bool_)):
+    return str(bool(x))
+  if isinstance(x, (int, np.integer)):
+    return str(int(x))
+  x = float(x)
+  if not math.isfinite(x):
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+  return f"{x:.4g}"
+
+
+def format_interval(lo_hi) -> str:
+  return f"[{g4(lo_hi[0])}, {g4(lo_hi[1])}]"
+
+
 def format_proportion(d: dict) -> str:
-  """One line: ``p (s/n)  normal [lo, hi]  wilson [lo, hi]`` at full precision."""
-  return (f"{d['p']!r} ({d['successes']}/{d['n']})  "
-          f"normal [{d['ci_normal'][0]!r}, {d['ci_normal'][1]!r}]  "
-          f"wilson [{d['ci_wilson'][0]!r}, {d['ci_wilson'][1]!r}]")
+  """One line: ``p (s/n) normal [lo, hi] Wilson [lo, hi]``, 4 significant digits."""
+  return (f"{g4(d['p'])} ({d['successes']}/{d['n']}) normal "
+          f"{format_interval(d['ci_normal'])} Wilson {format_interval(d['ci_wilson'])}")
+
+
+def format_mcnemar(t: dict, a: str = "A", b: str = "B") -> str:
+  """``McNemar b=.. (A right, B wrong) c=.. p=..`` (exact two-sided)."""
+  return (f"McNemar b={t['b']} ({a} right, {b} wrong), c={t['c']}, "
+          f"exact two-sided p={g4(t['p'])}")
+
+
+def significance(p: float, level: float = 0.05) -> str:
+  return f"significant, p={g4(p)}" if p < level else f"not significant, p={g4(p)}"
+
+
+def summarise(rows: list, keep: int = 8) -> list:
+  """About ``keep`` evenly spaced rows of a dense sweep (first and last included)."""
+  if len(rows) <= keep:
+    return list(rows)
+  idx = sorted(set(np.round(np.linspace(0, len(rows) - 1, keep)).astype(int).tolist()))
+  return [rows[i] for i in idx]
 
 
 def render_generic(metrics, indent: int = 0) -> str:
-  """A readable full-precision dump of a metrics dict."""
+  """A readable dump of a metrics dict (4 significant digits)."""
   pad = "  " * indent
   lines = []
   for key, v in metrics.items():
     if isinstance(v, dict) and {"successes", "n", "ci_wilson"} <= set(v):
       lines.append(f"{pad}{key}: {format_proportion(v)}")
+    elif isinstance(v, float):
+      lines.append(f"{pad}{key}: {g4(v)}")
     elif isinstance(v, dict):
       lines.append(f"{pad}{key}:")
       lines.append(render_generic(v, indent + 1))

@@ -7,8 +7,8 @@ import pytest
 
 import jaxtick as jt
 from sims import registry
-from sims.e4_mcts import (BRANCHING, DEPTH, EXPLORATION, FIXED, SPEC_TABLE4, figures, render,
-                          run)
+from sims.e4_mcts import (BRANCHING, CAP_ALT, DEPTH, EXPLORATION, FIXED, SPEC_TABLE4, figures,
+                          render, run)
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +36,15 @@ def episodes(metrics):
   problems = jt.problems.game_tree_problems(kp, n)
   keys = jax.random.split(ke, n)
   env = jt.problems.game_tree_env(BRANCHING, DEPTH, two_player=True)
-  agent = jt.agents.mcts(env, FIXED, exploration=EXPLORATION,
+  # Room for CAP_ALT simulations; the first 24 are those of a 24-simulation search.
+  agent = jt.agents.mcts(env, CAP_ALT, exploration=EXPLORATION,
                          prior_var=jt.problems.game_tree_return_var(DEPTH))
   tick, unc, out = jax.jit(agent.tick), jax.jit(agent.uncertainty), jax.jit(agent.output)
-  u, d, exact = np.zeros((n, FIXED), np.float32), np.zeros((n, FIXED), int), []
+  u, d, exact = np.zeros((n, CAP_ALT), np.float32), np.zeros((n, CAP_ALT), int), []
   for e in range(n):
     p = jax.tree_util.tree_map(lambda x: x[e], problems)
     s = agent.init(p, jt.init_key(keys[e]))
-    for t in range(FIXED):
+    for t in range(CAP_ALT):
       s = tick(s, jt.tick_key(keys[e], t))
       u[e, t], d[e, t] = float(unc(s)), int(out(s))
     exact.append(_minimax_best(jt.problems.game_tree_leaf_values(p, BRANCHING, DEPTH),
@@ -63,14 +64,20 @@ def test_rows_against_a_tick_by_tick_search(metrics, episodes):
   assert [r["sims"] for r in metrics["table5"]] == [8, 24]
   fixed24 = d[:, FIXED - 1] == exact
   assert {r["z"] for r in metrics["table4"]} == {0.9, 1.0, 1.1}
-  for row in metrics["sweep"]:
-    # Stop after the first simulation whose uncertainty is <= 1/z (gap >= z SE); cap 24.
+  rows = [(r, FIXED) for r in metrics["sweep"]]
+  rows += [(r, CAP_ALT) for r in metrics["table4_cap_alt"]]
+  assert [r["z"] for r, cap in rows if cap == CAP_ALT] == [0.9, 1.0, 1.1]
+  for row, cap in rows:
+    # Stop after the first simulation whose uncertainty is <= 1/z (gap >= z SE), at the cap.
     thr = np.float32(1.0) / np.float32(row["z"])
-    stop = np.array([next((t + 1 for t in range(FIXED) if u[e, t] <= thr), FIXED)
+    stop = np.array([next((t + 1 for t in range(cap) if u[e, t] <= thr), cap)
                      for e in range(n)])
     assert row["mean_sims"] == pytest.approx(stop.mean(), rel=1e-12)
-    assert (row["min_sims"], row["max_sims"]) == (stop.min(), stop.max())
-    assert row["capped"] == int(np.sum(stop == FIXED))
+    if cap == FIXED:
+      assert (row["min_sims"], row["max_sims"]) == (stop.min(), stop.max())
+    else:
+      assert row["beyond_24"] == int(np.sum(stop > FIXED))
+    assert row["capped"] == int(np.sum(stop == cap))
     adaptive = d[np.arange(n), stop - 1] == exact
     assert row["agreement_exact"]["successes"] == int(adaptive.sum())
     m = row["mcnemar_vs_fixed24_exact"]
