@@ -45,6 +45,7 @@ def _strip(d):
   d = dict(d)
   d.pop("results_version")
   d.pop("wall_clock_sec")
+  d.pop("train_time_sec")
   return d
 
 
@@ -79,6 +80,17 @@ def test_same_seed_same_metrics_and_file_format(tmp_path):
     assert p["ci_wilson"][0] <= p["p"] <= p["ci_wilson"][1]
   assert (tmp_path / "a" / "coin_pareto.png").stat().st_size > 1000
   assert math.isfinite(ja["wall_clock_sec"]["total"])
+  assert ja["train_time_sec"]["total"] == 0  # coin trains nothing
+  # results.txt is for reading: 4 significant digits (no longer mantissas past the header's
+  # timestamp), the specification named by its title, a takeaway closing the section.
+  import re
+  body = ta.split("\n", 1)[1]
+  assert not re.search(r"\d\.\d{5,}", body), re.findall(r"\S*\d\.\d{5,}\S*", body)[:5]
+  assert report.SPEC_TITLE in ta
+  assert ta.rstrip().splitlines()[-1].startswith("Takeaway:")
+  # ... while results.json keeps full precision.
+  ci = ja["experiments"]["coin"]["budget_vs_price"]["budget_rule"]["accuracy"]["ci_wilson"][0]
+  assert f"{ci:.4g}" in ta and repr(ci) not in ta
 
 
 def test_different_seed_different_metrics(tmp_path):
