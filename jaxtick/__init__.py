@@ -9,7 +9,8 @@ from jaxtick import front  # a callable module: jt.front(...) is front.front(...
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
                                fit_platt)
-from jaxtick.sweep import episode_mesh, run_price_sharded
+from jaxtick import shard
+from jaxtick.shard import episode_mesh, front_sharded, run_price_sharded
 from jaxtick.front import (Front, Matched, PricePoint, accuracy_at_cost, area,
                            matched_price, mcnemar_at_cost, pareto_indices,
                            pareto_mask)
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Agent", "BudgetResult", "Front", "Matched", "PricePoint", "accuracy_at_cost",
     "area", "front", "matched_price", "mcnemar_at_cost", "pareto_indices",
-    "pareto_mask", "episode_mesh", "run_price_sharded", "Identity", "Isotonic", "Platt", "PriceResult",
+    "pareto_mask", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
     "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",

@@ -251,15 +251,18 @@ def _chunked(x, num_chunks, chunk):
   return x.reshape((num_chunks, chunk) + x.shape[1:])
 
 
-def _trace_and_read(agent, calib, score, problems, keys, labels, prices, *,
+def _trace_and_read(agent, calib, score, problems, keys, labels, prices, valid, *,
                     max_ticks, min_ticks, chunk, episodes):
-  """The trace-and-read method: (_Sums, per-episode _Read [N, P, ...] or None)."""
+  """The trace-and-read method: (_Sums, per-episode _Read [N, P, ...] or None).
+
+  ``valid``: bool[N], the episodes that count in the sums (padding does not).
+  """
   n = keys.shape[0]
   chunk = min(chunk, n)
   num_chunks = -(-n // chunk)
   xs = jax.tree_util.tree_map(lambda x: _chunked(x, num_chunks, chunk),
                               (problems, keys, labels))
-  valid = _chunked(jnp.arange(n) < n, num_chunks, chunk)
+  valid = _chunked(valid, num_chunks, chunk)
   valid = valid & (jnp.arange(num_chunks * chunk).reshape(num_chunks, chunk) < n)
 
   def body(acc, x):
@@ -278,7 +281,7 @@ def _trace_and_read(agent, calib, score, problems, keys, labels, prices, *,
   return total, per
 
 
-def _batch(agent, calib, score, problems, keys, labels, prices, *, max_ticks,
+def _batch(agent, calib, score, problems, keys, labels, prices, valid, *, max_ticks,
            min_ticks, lanes, episodes):
   """The flattened-batch method: same outputs as :func:`_trace_and_read`."""
   n, m = keys.shape[0], prices.shape[0]
@@ -290,8 +293,25 @@ def _batch(agent, calib, score, problems, keys, labels, prices, *, max_ticks,
   to_np = lambda x: jnp.swapaxes(x.reshape((m, n) + x.shape[1:]), 0, 1)  # [n, m, ...]
   read = _Read(to_np(res.ticks), to_np(res.cost), to_np(out), None)
   read = read._replace(correct=_score_outputs(score, read.output, problems, labels))
-  total = _sums(read, jnp.ones(n, bool))
+  total = _sums(read, valid)
   return total, (read if episodes else None)
+
+
+def read_front(agent, calib, score, problems, keys, labels, prices, valid, *,
+               max_ticks, min_ticks, method, chunk, lanes, episodes):
+  """Either method on one block of episodes: (sums, per-episode reads or None).
+
+  The building block of :func:`front` and of the sharded front
+  (:func:`jaxtick.shard.front_sharded`); ``method`` is ``"trace"`` or
+  ``"batch"``; ``valid`` (bool[N]) marks the episodes that count.
+  """
+  if method == "trace":
+    return _trace_and_read(agent, calib, score, problems, keys, labels, prices, valid,
+                           max_ticks=max_ticks, min_ticks=min_ticks,
+                           chunk=chunk, episodes=episodes)
+  return _batch(agent, calib, score, problems, keys, labels, prices, valid,
+                max_ticks=max_ticks, min_ticks=min_ticks, lanes=lanes,
+                episodes=episodes)
 
 
 @functools.partial(jax.jit, static_argnames=(
@@ -300,18 +320,15 @@ def _batch(agent, calib, score, problems, keys, labels, prices, *, max_ticks,
 def _front(agent, calib, score, problems, keys, labels, prices, *, max_ticks,
            min_ticks, method, chunk, lanes, episodes, scored):
   prices = jnp.asarray(prices, jnp.result_type(float))
-  if method == "trace":
-    total, per = _trace_and_read(agent, calib, score, problems, keys, labels, prices,
-                                 max_ticks=max_ticks, min_ticks=min_ticks,
-                                 chunk=chunk, episodes=episodes)
-  else:
-    total, per = _batch(agent, calib, score, problems, keys, labels, prices,
-                        max_ticks=max_ticks, min_ticks=min_ticks, lanes=lanes,
-                        episodes=episodes)
-  return _assemble(prices, keys.shape[0], total, per, scored)
+  n = keys.shape[0]
+  total, per = read_front(agent, calib, score, problems, keys, labels, prices,
+                          jnp.ones(n, bool), max_ticks=max_ticks, min_ticks=min_ticks,
+                          method=method, chunk=chunk, lanes=lanes, episodes=episodes)
+  return assemble(prices, n, total, per, scored)
 
 
-def _assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
+def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
+  """A :class:`Front` from summed counts and optional per-episode reads [N, P, ...]."""
   dtype = prices.dtype
   fr = Front(prices, total.ticks.astype(dtype) / n, total.cost / n, total.ticks,
              jnp.asarray(n, jnp.int32))
@@ -356,6 +373,17 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   Returns:
     A :class:`Front`.
   """
+  n, fn, labels, method = prepare(problems, keys, prices, max_ticks=max_ticks,
+                                  min_ticks=min_ticks, score=score, method=method,
+                                  chunk=chunk)
+  return _front(agent, calib, fn, problems, keys, labels, prices,
+                max_ticks=max_ticks, min_ticks=min_ticks, method=method,
+                chunk=chunk, lanes=lanes, episodes=episodes,
+                scored=score is not None)
+
+
+def prepare(problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk):
+  """Checks :func:`front`'s arguments: (n, score fn, labels [N, ...], method)."""
   _checks.check_ticks(min_ticks, max_ticks)
   n = _checks.check_batch(problems, keys)
   check_prices(prices)
@@ -367,11 +395,7 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   if method == "auto":
     method = choose_method(np.shape(prices)[0], max_ticks=max_ticks,
                            min_ticks=min_ticks, chunk=min(chunk, n))
-  return _front(agent, calib, fn, problems, keys,
-                jnp.zeros(n, bool) if labels is None else labels, prices,
-                max_ticks=max_ticks, min_ticks=min_ticks, method=method,
-                chunk=chunk, lanes=lanes, episodes=episodes,
-                scored=score is not None)
+  return n, fn, jnp.zeros(n, bool) if labels is None else labels, method
 
 
 # -- utilities --------------------------------------------------------------------
