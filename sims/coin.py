@@ -22,18 +22,6 @@ MAX_TICKS = 32
 MIN_TICKS = 2
 
 
-def _sweep(agent, probs, keys, prices):
-  """Runs every (price, episode) pair in one batch; returns ticks and outputs."""
-  n, m = probs.shape[0], prices.shape[0]
-  flat_probs = jnp.tile(probs, m)
-  flat_keys = jnp.tile(keys, m)
-  flat_price = jnp.repeat(prices, n)
-  res = jt.run_price_batch(agent, flat_probs, flat_keys, flat_price,
-                           max_ticks=MAX_TICKS, min_ticks=MIN_TICKS)
-  out = jax.vmap(agent.output)(res.state)
-  return res.ticks.reshape(m, n), out.reshape(m, n)
-
-
 def run(config: registry.Config) -> dict:
   n = config.size(4000, quick=400)
   key = jax.random.key(config.seed)
@@ -44,15 +32,13 @@ def run(config: registry.Config) -> dict:
   keys = jax.random.split(ke, n)
 
   zs = np.round(np.linspace(0.25, 3.0, 56), 4)
-  config.progress(f"z sweep: {len(zs)} prices x {n} episodes in one pass")
-  ticks, outs = jax.jit(_sweep, static_argnums=0)(agent, probs, keys,
-                                                  jnp.asarray(1.0 / zs))
-  ticks, outs = np.asarray(ticks), np.asarray(outs)
-  sweep = []
-  for i, z in enumerate(zs):
-    correct = int((outs[i] == truth).sum())
-    sweep.append({"z": float(z), "mean_ticks": float(ticks[i].mean()),
-                  "accuracy": report.proportion(correct, n)})
+  config.progress(f"z sweep: {len(zs)} prices x {n} episodes, one front")
+  fr = jt.front(agent, probs, keys, jnp.asarray(1.0 / zs), max_ticks=MAX_TICKS,
+                min_ticks=MIN_TICKS, score=probs > 0.5)
+  total, correct = np.asarray(fr.total_ticks), np.asarray(fr.correct)
+  sweep = [{"z": float(z), "mean_ticks": int(total[i]) / n,
+            "accuracy": report.proportion(int(correct[i]), n)}
+           for i, z in enumerate(zs)]
 
   target = 8.0
   mean_cost = lambda lam: jt.run_price_batch(

@@ -80,13 +80,7 @@ def fixed_depth(logits, labels):
 
 def pareto_indices(compute, acc):
   """Indices of the non-dominated (compute, accuracy) points, by compute."""
-  order = np.lexsort((-np.asarray(acc), np.asarray(compute)))
-  front, best = [], -np.inf
-  for i in order:
-    if acc[i] > best:
-      front.append(int(i))
-      best = acc[i]
-  return front
+  return jt.pareto_indices(np.asarray(compute), np.asarray(acc)).tolist()
 
 
 def domination(compute, correct, fixed):
@@ -140,14 +134,10 @@ def agent_check(params, x, thresholds):
   agent = jt.agents.exit_heads(jt.agents.mlp_source(params), signal="entropy")
   n, t = x.shape[0], len(thresholds)
 
-  @jax.jit
-  def go(x, thr):
-    keys = jax.random.split(jax.random.key(0), n)
-    res = jt.run_price_batch(agent, jnp.tile(x, (t, 1)), jnp.tile(keys, t),
-                             jnp.repeat(thr, n), max_ticks=3)
-    return res.ticks.reshape(t, n), jax.vmap(agent.output)(res.state).reshape(t, n)
-
-  ticks, outs = go(jnp.asarray(x), jnp.asarray(thresholds, jnp.float32))
+  keys = jax.random.split(jax.random.key(0), n)
+  fr = jt.front(agent, jnp.asarray(x), keys, jnp.asarray(thresholds, jnp.float32),
+                max_ticks=3, episodes=True)
+  ticks, outs = fr.ticks, fr.output
   hs = jt.agents.head_signals(multi_exit.forward(params, jnp.asarray(x)))
   used = jt.agents.exit_heads_used(hs.u, jnp.asarray(thresholds, jnp.float32))
   pred = jnp.take_along_axis(hs.pred[None], used[..., None] - 1, axis=2)[..., 0]

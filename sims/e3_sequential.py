@@ -51,22 +51,10 @@ SPRTS = (("bernoulli", 0.45, 0.55, 0.05, 0.05, 1.0, 4000),
          ("gaussian", 0.0, 0.5, 0.05, 0.1, 1.0, 4000))
 
 
-def _adaptive(agent, theta, keys, prices):
-  """Price rule over a flat batch (per-episode prices): ticks and decisions."""
-  res = jt.run_price_batch(agent, theta, keys, prices, max_ticks=MAX_TICKS)
-  return res.ticks, jax.vmap(agent.output)(res.state)
-
-
 def _fixed_path(agent, theta, keys):
-  """Decision after every k = 1..FIXED observations of the same streams: i32[n, FIXED]."""
-  def one(th, key):
-    def step(state, t):
-      state = agent.tick(state, jt.tick_key(key, t))
-      return state, agent.output(state)
-    _, outs = jax.lax.scan(step, agent.init(th, jt.init_key(key)),
-                           jnp.arange(FIXED))
-    return outs
-  return jax.vmap(one)(theta, keys)
+  """Decision after every k = 1..FIXED observations of the same streams: [n, FIXED]."""
+  tr = jax.vmap(lambda th, k: jt.soft.trace(agent, th, k, max_ticks=FIXED))(theta, keys)
+  return tr.output[:, 1:]
 
 
 def _episodes(key, n):
@@ -75,42 +63,47 @@ def _episodes(key, n):
   return theta, jax.random.split(ke, n), np.asarray(jnp.argmax(theta, axis=1))
 
 
+_FRONT_KW = dict(max_ticks=MAX_TICKS, episodes=True, method="trace")
+
+
+def _table_rows(agent, rows, n, min_samples):
+  """Table 3: one single-price front per row (own episodes each), against
+  fixed-32 on the same streams."""
+  table = [jt.front(agent, th, k, jt.price_from_z(np.array([z])), **_FRONT_KW)
+           for (th, k, _), z in zip(rows, ZS)]
+  ticks = np.concatenate([np.asarray(f.ticks[0]) for f in table])
+  out = np.concatenate([np.asarray(f.output[0]) for f in table])
+  fixed_fn = jax.jit(_fixed_path, static_argnums=0)
+  fixed = np.concatenate([np.asarray(fixed_fn(agent, th, k)) for th, k, _ in rows])
+  return _table(ticks, out, fixed[:, FIXED - 1], [e[2] for e in rows], n, min_samples)
+
+
 def _gap_tests(config, k_table, k_sweep, agent, n, n_sweep):
-  """Table 3 rows and the dense sweep in one batch (one compiled program)."""
+  """Table 3 rows (own episodes each) and the dense sweep (one front)."""
   m, ms = len(ZS), len(SWEEP_ZS)
   rows = [_episodes(jax.random.fold_in(k_table, i), n) for i in range(m)]
   sweep = _episodes(k_sweep, n_sweep)
-  theta = jnp.concatenate([e[0] for e in rows] + [jnp.tile(sweep[0], (ms, 1))])
-  keys = jnp.concatenate([e[1] for e in rows] + [jnp.tile(sweep[1], ms)])
-  prices = jnp.concatenate([jnp.repeat(jt.price_from_z(np.array(ZS)), n),
-                            jnp.repeat(jt.price_from_z(np.array(SWEEP_ZS)), n_sweep)])
   config.progress(f"gap test: Table 3 ({m} rows x {n} episodes) and a dense sweep "
-                  f"({ms} z values x {n_sweep} episodes) in one batch")
-  ticks, out = jax.jit(_adaptive, static_argnums=0)(agent, theta, keys, prices)
-  ticks, out = np.asarray(ticks), np.asarray(out)
-  config.progress(f"fixed-k baselines (k <= {FIXED}) on the same streams")
-  fixed = np.asarray(jax.jit(_fixed_path, static_argnums=0)(
-      agent, theta[:m * n + n_sweep], keys[:m * n + n_sweep]))
-  return (_table(ticks[:m * n], out[:m * n], fixed[:m * n, FIXED - 1],
-                 [e[2] for e in rows], n, MIN_SAMPLES),
-          _sweep(ticks[m * n:], out[m * n:], fixed[m * n:], sweep[2], n_sweep))
+                  f"({ms} z values x {n_sweep} episodes), one front each; "
+                  f"fixed-k baselines (k <= {FIXED}) on the same streams")
+  table = _table_rows(agent, rows, n, MIN_SAMPLES)
+  fr = jt.front(agent, sweep[0], sweep[1], jt.price_from_z(np.array(SWEEP_ZS)),
+                **_FRONT_KW)
+  fixed_sweep = np.asarray(jax.jit(_fixed_path, static_argnums=0)(
+      agent, sweep[0], sweep[1]))
+  return table, _sweep(np.asarray(fr.ticks).reshape(-1),
+                       np.asarray(fr.output).reshape(-1), fixed_sweep, sweep[2],
+                       n_sweep)
 
 
 def _table_only(config, k_table, min_samples, n):
   """Table 3's rows alone, for another minimum (same episodes and streams as
   :func:`_gap_tests`)."""
   agent = sq.gap_test("bernoulli", min_samples=min_samples)
-  m = len(ZS)
-  rows = [_episodes(jax.random.fold_in(k_table, i), n) for i in range(m)]
-  theta = jnp.concatenate([e[0] for e in rows])
-  keys = jnp.concatenate([e[1] for e in rows])
-  prices = jnp.repeat(jt.price_from_z(np.array(ZS)), n)
+  rows = [_episodes(jax.random.fold_in(k_table, i), n) for i in range(len(ZS))]
   config.progress(f"gap test, min_samples={min_samples}: Table 3 "
-                  f"({m} rows x {n} episodes)")
-  ticks, out = jax.jit(_adaptive, static_argnums=0)(agent, theta, keys, prices)
-  fixed = jax.jit(_fixed_path, static_argnums=0)(agent, theta, keys)
-  return _table(np.asarray(ticks), np.asarray(out), np.asarray(fixed)[:, FIXED - 1],
-                [e[2] for e in rows], n, min_samples)
+                  f"({len(ZS)} rows x {n} episodes)")
+  return _table_rows(agent, rows, n, min_samples)
 
 
 def _table(ticks, out, fixed, truth, n, min_samples):

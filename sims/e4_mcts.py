@@ -60,35 +60,15 @@ def _agent(sims, two_player=TWO_PLAYER):
 
 def _fixed_trace(agent, problems, keys, sims):
   """Output after every simulation 1..sims (the tree persists): i32[sims, n]."""
-  def one(p, k):
-    s = agent.init(p, jt.init_key(k))
-    def step(s, t):
-      s = agent.tick(s, jt.tick_key(k, t))
-      return s, agent.output(s)
-    return jax.lax.scan(step, s, jnp.arange(sims))[1]
-  return jax.jit(jax.vmap(one))(problems, keys).T
+  tr = jax.jit(jax.vmap(lambda p, k: jt.soft.trace(agent, p, k, max_ticks=sims)))(
+      problems, keys)
+  return tr.output[:, 1:].T
 
 
 def _fixed(agent, problems, keys, sims):
   run = jax.vmap(lambda p, k: agent.output(jt.run_price(
       agent, p, k, 0.0, max_ticks=sims, min_ticks=sims).state))
   return jax.jit(run)(problems, keys)
-
-
-def _sweep(agent, problems, keys, zs, cap=FIXED):
-  """Adaptive rule for every (z, episode) pair in one vmapped pass, at most ``cap`` sims."""
-  n, m = keys.shape[0], len(zs)
-  flat = jax.tree_util.tree_map(lambda x: jnp.tile(x, (m,) + (1,) * (x.ndim - 1)),
-                                problems)
-  flat_keys = jnp.tile(keys, m)
-  prices = jnp.repeat(jt.price_from_z(jnp.asarray(zs)), n)
-  # Every episode stops on its own tick; with a cap of 24 a plain vmap (lanes
-  # idle until the slowest stops) compiles faster than run_price_batch's lane
-  # refilling and gives the same results (tests/test_mcts.py).
-  res = jax.vmap(lambda p, k, l: jt.run_price(agent, p, k, l, max_ticks=cap))(
-      flat, flat_keys, prices)
-  out = jax.vmap(agent.output)(res.state)
-  return res.ticks.reshape(m, n), out.reshape(m, n)
 
 
 def run(config: registry.Config) -> dict:
@@ -122,9 +102,9 @@ def _evaluate(config: registry.Config, two_player: bool, dense: bool = True) -> 
   trace = np.asarray(_fixed_trace(agent, problems, keys, FIXED))
   zs = sorted(set(sweep_z) | set(TABLE_Z))
   config.progress(f"adaptive z sweep: {len(zs)} values x {n} episodes in one pass")
-  ticks, outs = jax.jit(_sweep, static_argnums=(0, 3))(agent, problems, keys,
-                                                       tuple(zs))
-  ticks, outs = np.asarray(ticks), np.asarray(outs)
+  fr = jt.front(agent, problems, keys, jt.price_from_z(np.array(zs)),
+                max_ticks=FIXED, episodes=True)
+  ticks, outs = np.asarray(fr.ticks), np.asarray(fr.output)
 
   def score(decisions):
     return {"agreement_oracle": report.proportion(int((decisions == oracle).sum()), n),
@@ -155,9 +135,9 @@ def _evaluate(config: registry.Config, two_player: bool, dense: bool = True) -> 
   if dense:
     config.progress(f"adaptive rule capped at {CAP_ALT} simulations (Table 4's z values)")
     agent_alt = _agent(CAP_ALT, two_player)
-    t_alt, o_alt = jax.jit(_sweep, static_argnums=(0, 3, 4))(
-        agent_alt, problems, keys, TABLE_Z, CAP_ALT)
-    t_alt, o_alt = np.asarray(t_alt), np.asarray(o_alt)
+    fr_alt = jt.front(agent_alt, problems, keys, jt.price_from_z(np.array(TABLE_Z)),
+                      max_ticks=CAP_ALT, episodes=True)
+    t_alt, o_alt = np.asarray(fr_alt.ticks), np.asarray(fr_alt.output)
     alt = []
     for i, z in enumerate(TABLE_Z):
       mean = float(t_alt[i].mean())

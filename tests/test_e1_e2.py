@@ -52,7 +52,7 @@ def test_pareto_indices_brute_force():
   rng = np.random.default_rng(0)
   compute = rng.integers(0, 20, 200) / 20
   acc = rng.integers(0, 30, 200) / 30
-  front = set(e1.pareto_indices(compute, acc))
+  front = set(jt.pareto_indices(compute, acc))
   for i in range(200):
     dominated = np.any((compute <= compute[i]) & (acc >= acc[i]) &
                        ((compute < compute[i]) | (acc > acc[i])))
