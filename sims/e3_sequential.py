@@ -28,12 +28,13 @@ import numpy as np
 
 import jaxtick as jt
 from jaxtick.agents import sequential as sq
-from sims import registry, report
+from sims import registry, report, tuning
 
 ZS = (0.9, 1.0, 1.1, 1.2)
 FIXED = 32
 MAX_TICKS = 32
 MIN_SAMPLES = 4
+TUNE_TARGETS = (6.0, 8.0, 10.0, 12.0)  # mean samples, price-search comparison
 SWEEP_ZS = tuple(float(z) for z in np.round(np.linspace(0.2, 3.0, 57), 4))
 # Specification Table 3: z -> (adaptive acc, CI, fixed acc, CI, avg samples, speedup).
 SPEC_TABLE3 = {
@@ -188,12 +189,16 @@ def run(config: registry.Config) -> dict:
   k_table, k_sweep, k_sprt = jax.random.split(key, 3)
   agent = sq.gap_test("bernoulli", min_samples=MIN_SAMPLES)
   table, sweep = _gap_tests(config, k_table, k_sweep, agent, n, n_sweep)
+  config.progress(f"price search at mean samples {TUNE_TARGETS}: tuned, bisection, subgradient")
+  theta, keys, truth = _episodes(k_sweep, n_sweep)
+  search = tuning.compare(agent, theta, keys, jnp.asarray(truth), targets=TUNE_TARGETS,
+                          max_ticks=MAX_TICKS)
   return {
       "problem": "two Bernoulli alternatives, p_A, p_B i.i.d. U(0, 1); "
                  "observe A, B, A, ...; decide argmax p",
       "episodes_per_row": n, "fixed_samples": FIXED, "max_samples": MAX_TICKS,
       "min_samples": MIN_SAMPLES,
-      "table3": table, "sweep": sweep,
+      "table3": table, "sweep": sweep, "price_search": search,
       "sprt": _sprt(config, k_sprt, m_sprt),
   }
 
@@ -251,6 +256,8 @@ def render(m: dict) -> str:
       lines.append(f"  k={r['samples']}: fixed {r['accuracy']['p']!r} vs adaptive "
                    f"{best['accuracy']['p']!r} (z={best['z']!r}, mean samples "
                    f"{best['mean_samples']!r})")
+  if "price_search" in m:
+    lines += [""] + tuning.render(m["price_search"])
   for s in m["sprt"]:
     lines += ["", f"Wald SPRT, {s['model']}: H0 theta={s['theta0']!r} vs H1 "
               f"theta={s['theta1']!r}" + (f", sigma={s['sigma']!r}" if s["model"] == "gaussian" else "")
@@ -357,6 +364,8 @@ def figures(m: dict, out: Path) -> list:
     ax.set_ylabel("average sample number")
     ax.legend(fontsize=8)
   paths.append(report.save_figure(fig, out / "e3_sprt.png"))
+  if "price_search" in m:
+    paths.append(tuning.figure(m["price_search"], out / "e3_price_search.png", "E3 gap test"))
   return paths
 
 

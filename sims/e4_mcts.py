@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxtick as jt
-from sims import registry, report
+from sims import registry, report, tuning
 
 BRANCHING = 4
 DEPTH = 4
@@ -39,6 +39,7 @@ FIXED = 24  # the fixed baseline and the adaptive rule's cap
 SMALL = 8  # the small fixed budget of Table 5
 ORACLE = 1024  # near-oracle budget
 TABLE_Z = (0.9, 1.0, 1.1)
+TUNE_TARGETS = (6.0, 8.0, 12.0)  # mean simulations, price-search comparison
 SWEEP_Z = tuple(float(z) for z in np.round(np.linspace(0.2, 3.0, 57), 4))
 
 SPEC_TABLE4 = {  # z: (adaptive acc, CI, fixed acc, CI, avg sims, speedup)
@@ -127,6 +128,11 @@ def _evaluate(config: registry.Config, two_player: bool, dense: bool = True) -> 
     return row
 
   sweep = [adaptive_row(i, z) for i, z in enumerate(zs)]
+  search = None
+  if dense:
+    config.progress(f"price search at mean sims {TUNE_TARGETS}: tuned, bisection, subgradient")
+    search = tuning.compare(agent, problems, keys, jnp.asarray(exact), targets=TUNE_TARGETS,
+                            max_ticks=FIXED)
   table4 = [r for r in sweep if any(abs(r["z"] - z) < 1e-9 for z in TABLE_Z)]
   return {
       "episodes": n,
@@ -145,6 +151,7 @@ def _evaluate(config: registry.Config, two_player: bool, dense: bool = True) -> 
       "table5": [fixed_curve[SMALL - 1], fixed_curve[FIXED - 1]],
       "fixed_curve": fixed_curve,
       "sweep": sweep,
+      **({"price_search": search} if search else {}),
   }
 
 
@@ -211,6 +218,8 @@ def render(m: dict) -> str:
   for r in m["sweep"]:
     lines.append(f"  z={r['z']!r} avg_sims={r['mean_sims']!r} speedup={r['speedup']!r} "
                  f"oracle={r['agreement_oracle']['p']!r} exact={r['agreement_exact']['p']!r}")
+  if "price_search" in m:
+    lines += ["", "Accuracy below: agreement with the exact optimum."] + tuning.render(m["price_search"])
   lines += ["", _discussion(m)]
   sp = m.get("single_player")
   if sp:
@@ -304,6 +313,9 @@ def figures(metrics: dict, out: Path) -> list:
   ax.set_title("E4 (MCTS): accuracy-compute Pareto")
   ax.legend(fontsize=7)
   paths.append(report.save_figure(fig, Path(out) / "e4_pareto.png"))
+  if "price_search" in metrics:
+    paths.append(tuning.figure(metrics["price_search"], Path(out) / "e4_price_search.png",
+                               "E4 MCTS"))
   return paths
 
 
