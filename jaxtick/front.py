@@ -35,15 +35,13 @@ two arms on the same episodes.
 from __future__ import annotations
 
 import functools
-import sys
-import types
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks, stats
+from jaxtick import _checks, _modules, stats
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import run_price_batch
@@ -634,16 +632,4 @@ def mcnemar_at_cost(a: PricePoint | Front, b: PricePoint | Front) -> stats.McNem
     return stats.mcnemar(np.asarray(ca.episode_correct[0]), np.asarray(cb.episode_correct[0]))
 
 
-class _CallableModule(types.ModuleType):
-  """``jaxtick.front`` is this module and also callable as :func:`front`.
-
-  So ``jt.front(agent, ...)`` computes a front while ``jt.front.pareto_mask``
-  and ``import jaxtick.front`` still reach the module: the function does not
-  shadow its module.
-  """
-
-  def __call__(self, *args, **kwargs) -> Front:
-    return front(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+_modules.make_callable(__name__, "front")  # jt.front(...) is front.front(...)
