@@ -35,15 +35,13 @@ two arms on the same episodes.
 from __future__ import annotations
 
 import functools
-import sys
-import types
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks, stats
+from jaxtick import _checks, _modules, stats
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import run_price_batch
@@ -173,32 +171,58 @@ def tick_thresholds(gain: Array, cost: Array) -> Array:
 
 
 def stopping_ticks(thresholds: Array, prices: Array, *, min_ticks: int) -> Array:
-  """Stopping tick of one episode at each price, from its tick thresholds.
+  """Stopping tick of each episode at each price, from its tick thresholds.
+
+  ``min_ticks + #{t in [min_ticks, T): R_t > p}`` with ``R`` the running
+  minimum of the thresholds: a compare-and-count that XLA fuses into one
+  reduction (under ``vmap`` nothing of size [N, P, T] is stored; on CPU it is
+  ~30x faster than a batched binary search, whose gathers dominate).
 
   Args:
-    thresholds: f[T + 1] :func:`tick_thresholds` after t = 0..T ticks.
+    thresholds: f[N, T + 1] :func:`tick_thresholds` after t = 0..T ticks.
     prices: f[P] prices (any order).
     min_ticks: static.
 
   Returns:
-    i32[P] in ``[min_ticks, T]``.
+    i32[N, P] in ``[min_ticks, T]``.
   """
-  r = thresholds[min_ticks:-1]
-  if r.shape[0] == 0:
-    return jnp.full(prices.shape, min_ticks, jnp.int32)
-  running = jax.lax.cummin(r)  # non-increasing
-  # #{t: running_t > p} = #{t: -running_t < -p}; -running is non-decreasing.
-  above = jnp.searchsorted(-running, -prices, side="left", method="scan_unrolled")
-  return (min_ticks + above).astype(jnp.int32)
+  r = thresholds[:, min_ticks:-1]
+  if r.shape[1] == 0:
+    return jnp.full(thresholds.shape[:1] + prices.shape, min_ticks, jnp.int32)
+  running = _running_min(r)  # non-increasing in t
+  return min_ticks + jnp.sum(running[:, None, :] > prices[None, :, None], axis=-1,
+                             dtype=jnp.int32)
+
+
+def _running_min(r: Array) -> Array:
+  """Running minimum along axis 1 of f[N, L]."""
+  if r.shape[1] > _UNROLL:
+    return jax.lax.cummin(r, axis=1)
+  # Unrolled for short trajectories: XLA fuses the L minima into one loop,
+  # where lax.cummin's reduce_window is several times slower on CPU.
+  cols = [r[:, 0]]
+  for t in range(1, r.shape[1]):
+    cols.append(jnp.minimum(cols[-1], r[:, t]))
+  return jnp.stack(cols, axis=1)
+
+
+_UNROLL = 128
 
 
 def _spent(cost: Array) -> Array:
-  """f[T + 1] cost of the first t ticks, summed in the scheduler's order."""
+  """f[N, T + 1] cost of the first t ticks, summed in the scheduler's order."""
+  if cost.shape[1] <= _UNROLL:  # unrolled, as in _running_min
+    cols = [jnp.zeros(cost.shape[:1], cost.dtype)]
+    for t in range(cost.shape[1] - 1):
+      cols.append(cols[-1] + cost[:, t])
+    return jnp.stack(cols, axis=1)
+
   def add(s, c):
     s = s + c
     return s, s
-  _, sums = jax.lax.scan(add, jnp.zeros((), cost.dtype), cost[:-1])
-  return jnp.concatenate([jnp.zeros(1, cost.dtype), sums])
+  zero = jnp.zeros(cost.shape[:1], cost.dtype)
+  _, sums = jax.lax.scan(add, zero, jnp.swapaxes(cost[:, :-1], 0, 1))
+  return jnp.concatenate([zero[:, None], jnp.swapaxes(sums, 0, 1)], axis=1)
 
 
 class _Read(NamedTuple):
@@ -213,8 +237,8 @@ def _read_chunk(agent, calib, score, problems, keys, labels, prices, *,
   """Traces a chunk of episodes and reads every price off: :class:`_Read`."""
   tr = jax.vmap(lambda p, k: trace(agent, p, k, max_ticks=max_ticks))(problems, keys)
   thr = tick_thresholds(calib(tr.uncertainty), tr.cost)
-  ticks = jax.vmap(lambda r: stopping_ticks(r, prices, min_ticks=min_ticks))(thr)
-  spent = jax.vmap(_spent)(tr.cost)
+  ticks = stopping_ticks(thr, prices, min_ticks=min_ticks)
+  spent = _spent(tr.cost)
   cost = jnp.take_along_axis(spent, ticks, axis=1)
   output = jax.vmap(lambda o, i: o[i])(tr.output, ticks)
   correct = _score_outputs(score, output, problems, labels)
@@ -536,7 +560,7 @@ class PricePoint(NamedTuple):
 def _trajectories(agent, calib, problems, keys, *, max_ticks):
   """Per-episode tick thresholds f[N, T + 1] and cost spent f[N, T + 1]."""
   tr = jax.vmap(lambda p, k: trace(agent, p, k, max_ticks=max_ticks))(problems, keys)
-  return tick_thresholds(calib(tr.uncertainty), tr.cost), jax.vmap(_spent)(tr.cost)
+  return tick_thresholds(calib(tr.uncertainty), tr.cost), _spent(tr.cost)
 
 
 @functools.partial(jax.jit, static_argnames=("min_ticks", "num_iters"))
@@ -546,7 +570,7 @@ def _search(thr, spent, target, *, min_ticks, num_iters):
   finite = jnp.where(jnp.isfinite(thr), thr, 0.0)
   hi = jnp.nextafter(jnp.maximum(jnp.max(finite), 0.0), jnp.inf) * 2 + 1
   def mean_cost(lam):
-    ticks = jax.vmap(lambda r: stopping_ticks(r, jnp.reshape(lam, (1,)), min_ticks=min_ticks))(thr)
+    ticks = stopping_ticks(thr, jnp.reshape(lam, (1,)), min_ticks=min_ticks)
     return jnp.mean(jnp.take_along_axis(spent, ticks, axis=1))
   found = bisect_price(mean_cost, target, 0.0, hi, num_iters=num_iters)
   at_inf = mean_cost(jnp.inf)
@@ -574,8 +598,7 @@ def matched_price(agent: Agent, problems: Problem, keys: PRNGKey, target, *,
   _checks.check_nonneg("target", target)
   _check_score(score, n)
   thr, spent = _trajectories(agent, calib, problems, keys, max_ticks=max_ticks)
-  ends = jax.vmap(lambda r: stopping_ticks(r, jnp.array([0.0, jnp.inf], thr.dtype),
-                                           min_ticks=min_ticks))(thr)
+  ends = stopping_ticks(thr, jnp.array([0.0, jnp.inf], thr.dtype), min_ticks=min_ticks)
   c0, cinf = (float(x) for x in jnp.mean(jnp.take_along_axis(spent, ends, axis=1), axis=0))
   if not cinf - 1e-9 <= float(target) <= c0 + 1e-9:
     raise ValueError(f"target mean cost {float(target)!r} is not reachable: the "
@@ -609,16 +632,4 @@ def mcnemar_at_cost(a: PricePoint | Front, b: PricePoint | Front) -> stats.McNem
     return stats.mcnemar(np.asarray(ca.episode_correct[0]), np.asarray(cb.episode_correct[0]))
 
 
-class _CallableModule(types.ModuleType):
-  """``jaxtick.front`` is this module and also callable as :func:`front`.
-
-  So ``jt.front(agent, ...)`` computes a front while ``jt.front.pareto_mask``
-  and ``import jaxtick.front`` still reach the module: the function does not
-  shadow its module.
-  """
-
-  def __call__(self, *args, **kwargs) -> Front:
-    return front(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+_modules.make_callable(__name__, "front")  # jt.front(...) is front.front(...)

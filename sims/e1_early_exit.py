@@ -12,7 +12,7 @@ deepA, deepB; relative compute 1/3 per head):
 
 For each source and each signal (entropy, 1 - margin), 512 exit thresholds
 spanning the signal's whole range are evaluated in one compiled pass
-(:func:`jaxtick.agents.sweep`): exit at the first head whose signal is <= the
+(:func:`jaxtick.agents.exit_heads_sweep`): exit at the first head whose signal is <= the
 threshold (the price rule with price = threshold). For the digits MLP a
 16-threshold grid is also run through the real Tick agent (each tick computes
 the next MLP block) and compared with the sweep, instance by instance.

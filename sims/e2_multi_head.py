@@ -137,7 +137,7 @@ def budget_vs_price(agent, problems, logits, labels, mean_heads) -> dict:
   b_mean = float(np.asarray(br.spent).sum()) / m
   hs = jt.agents.head_signals(jnp.asarray(logits[:m]))
   corr = hs.pred == jnp.asarray(labels[:m])[:, None]
-  mean_cost = lambda lam: jt.agents.sweep(hs.u, corr, lam[None]).cost[0]
+  mean_cost = lambda lam: jt.agents.exit_heads_sweep(hs.u, corr, lam[None]).cost[0]
   found = jax.jit(lambda: jt.bisect_price(mean_cost, b_mean, 0.0, float(np.log(10.0))))()
   sub = jax.tree_util.tree_map(lambda x: x[:m], problems)
   t, o = run_agent(agent, sub, float(found.price), k)

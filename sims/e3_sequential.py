@@ -28,7 +28,7 @@ import numpy as np
 
 import jaxtick as jt
 from jaxtick.agents import sequential as sq
-from sims import registry, report
+from sims import registry, report, tuning
 
 ZS = (0.9, 1.0, 1.1, 1.2)
 FIXED = 32
@@ -38,6 +38,7 @@ MIN_SAMPLES = 4
 # observations (4 per alternative). With 4, most episodes at z ~ 1 stop at the minimum on a
 # noisy 2-vs-2 comparison (see results.txt); the specification does not state its minimum.
 MIN_SAMPLES_ALT = 8
+TUNE_TARGETS = (6.0, 8.0, 10.0, 12.0)  # mean samples, price-search comparison
 SWEEP_ZS = tuple(float(z) for z in np.round(np.linspace(0.2, 3.0, 57), 4))
 # Specification Table 3: z -> (adaptive acc, CI, fixed acc, CI, avg samples, speedup).
 SPEC_TABLE3 = {
@@ -224,12 +225,16 @@ def run(config: registry.Config) -> dict:
   agent = sq.gap_test("bernoulli", min_samples=MIN_SAMPLES)
   table, sweep = _gap_tests(config, k_table, k_sweep, agent, n, n_sweep)
   table_alt = _table_only(config, k_table, MIN_SAMPLES_ALT, n)
+  config.progress(f"price search at mean samples {TUNE_TARGETS}: tuned, bisection, subgradient")
+  theta, keys, truth = _episodes(k_sweep, n_sweep)
+  search = tuning.compare(agent, theta, keys, jnp.asarray(truth), targets=TUNE_TARGETS,
+                          max_ticks=MAX_TICKS)
   return {
       "problem": "two Bernoulli alternatives, p_A, p_B i.i.d. U(0, 1); "
                  "observe A, B, A, ...; decide argmax p",
       "episodes_per_row": n, "fixed_samples": FIXED, "max_samples": MAX_TICKS,
       "min_samples": MIN_SAMPLES,
-      "table3": table, "sweep": sweep,
+      "table3": table, "sweep": sweep, "price_search": search,
       "min_samples_alt": MIN_SAMPLES_ALT, "table3_min_samples_alt": table_alt,
       "sprt": _sprt(config, k_sprt, m_sprt),
   }
@@ -302,6 +307,8 @@ def render(m: dict) -> str:
         lines.append(f"  k={r['samples']}: fixed {g4(r['accuracy']['p'])} vs adaptive "
                      f"{g4(best['accuracy']['p'])} (z={g4(best['z'])}, mean samples "
                      f"{g4(best['mean_samples'])})")
+  if "price_search" in m:
+    lines += [""] + tuning.render(m["price_search"])
   for s in m["sprt"]:
     lines += ["", f"Wald SPRT, {s['model']}: H0 theta={g4(s['theta0'])} vs H1 "
               f"theta={g4(s['theta1'])}" + (f", sigma={g4(s['sigma'])}" if s["model"] == "gaussian" else "")
@@ -436,6 +443,8 @@ def figures(m: dict, out: Path) -> list:
     ax.set_ylabel("average sample number")
     ax.legend(fontsize=8)
   paths.append(report.save_figure(fig, out / "e3_sprt.png"))
+  if "price_search" in m:
+    paths.append(tuning.figure(m["price_search"], out / "e3_price_search.png", "E3 gap test"))
   return paths
 
 

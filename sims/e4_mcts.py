@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxtick as jt
-from sims import registry, report
+from sims import registry, report, tuning
 
 BRANCHING = 4
 DEPTH = 4
@@ -42,6 +42,7 @@ ORACLE = 1024  # near-oracle budget
 # else equal. The cap of 24 (= the fixed baseline) is our choice, not the specification's.
 CAP_ALT = 96
 TABLE_Z = (0.9, 1.0, 1.1)
+TUNE_TARGETS = (6.0, 8.0, 12.0)  # mean simulations, price-search comparison
 SWEEP_Z = tuple(float(z) for z in np.round(np.linspace(0.2, 3.0, 57), 4))
 
 SPEC_TABLE4 = {  # z: (adaptive acc, CI, fixed acc, CI, avg sims, speedup)
@@ -130,6 +131,11 @@ def _evaluate(config: registry.Config, two_player: bool, dense: bool = True) -> 
     return row
 
   sweep = [adaptive_row(i, z) for i, z in enumerate(zs)]
+  search = None
+  if dense:
+    config.progress(f"price search at mean sims {TUNE_TARGETS}: tuned, bisection, subgradient")
+    search = tuning.compare(agent, problems, keys, jnp.asarray(exact), targets=TUNE_TARGETS,
+                            max_ticks=FIXED)
   table4 = [r for r in sweep if any(abs(r["z"] - z) < 1e-9 for z in TABLE_Z)]
   alt = None
   if dense:
@@ -165,6 +171,7 @@ def _evaluate(config: registry.Config, two_player: bool, dense: bool = True) -> 
       "fixed_curve": fixed_curve,
       "sweep": sweep,
       **({"table4_cap_alt": alt} if alt is not None else {}),
+      **({"price_search": search} if search else {}),
   }
 
 
@@ -251,6 +258,8 @@ def render(m: dict) -> str:
   for r in report.summarise(m["sweep"]):
     lines.append(f"  z={g4(r['z'])} avg_sims={g4(r['mean_sims'])} speedup={g4(r['speedup'])} "
                  f"oracle={g4(r['agreement_oracle']['p'])} exact={g4(r['agreement_exact']['p'])}")
+  if "price_search" in m:
+    lines += ["", "Accuracy below: agreement with the exact optimum."] + tuning.render(m["price_search"])
   lines += ["", _discussion(m)]
   sp = m.get("single_player")
   if sp:
@@ -381,6 +390,9 @@ def figures(metrics: dict, out: Path) -> list:
   ax.set_title("E4 (MCTS): accuracy-compute Pareto")
   ax.legend(fontsize=7)
   paths.append(report.save_figure(fig, Path(out) / "e4_pareto.png"))
+  if "price_search" in metrics:
+    paths.append(tuning.figure(metrics["price_search"], Path(out) / "e4_price_search.png",
+                               "E4 MCTS"))
   return paths
 
 

@@ -94,7 +94,7 @@ def test_render_and_figures(metrics, tmp_path):
   two = dict(metrics, single_player=dict(metrics, sweep=metrics["table4"]))
   assert "Second family" in render(two)
   paths = figures(metrics, tmp_path)
-  assert len(paths) == 2 and all(p.exists() and p.stat().st_size > 0 for p in paths)
+  assert len(paths) == 3 and all(p.exists() and p.stat().st_size > 0 for p in paths)
 
 
 @pytest.mark.slow

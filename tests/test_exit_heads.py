@@ -113,7 +113,7 @@ def test_sweep_with_unequal_costs_matches_brute_force():
   prices = np.random.default_rng(4).uniform(0, 2.0, 9).astype(np.float32)
   hs = A.head_signals(h.logits)
   correct = hs.pred == h.labels[:, None]
-  sw = A.sweep(hs.u, correct, jnp.asarray(prices), costs)
+  sw = A.exit_heads_sweep(hs.u, correct, jnp.asarray(prices), costs)
   b_used, b_correct, b_cost = _numpy_sweep(np.asarray(hs.u), np.asarray(hs.pred),
                                            np.asarray(h.labels), prices, costs)
   np.testing.assert_array_equal(np.asarray(A.exit_heads_used(hs.u, jnp.asarray(prices), costs)),
@@ -276,7 +276,7 @@ def test_bad_input_raises():
   with pytest.raises(ValueError, match="problem must be logits of shape"):
     A.exit_heads(A.logit_table(3, 5)).init(jnp.zeros((2, 5)), jax.random.key(0))
   with pytest.raises(ValueError, match="correct must have the shape"):
-    A.sweep(jnp.zeros((4, 3)), jnp.zeros((4, 2), bool), jnp.asarray([0.1]))
+    A.exit_heads_sweep(jnp.zeros((4, 3)), jnp.zeros((4, 2), bool), jnp.asarray([0.1]))
   with pytest.raises(ValueError, match="margins"):
     jt.problems.synthetic_heads(jax.random.key(0), 10, margins=())
   with pytest.raises(ValueError, match="test_size"):

@@ -87,3 +87,11 @@ def test_sharded_front_over_four_cpu_devices_equals_the_single_device_front():
                      text=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
   assert r.returncode == 0, r.stderr[-3000:]
   assert "FRONT OK" in r.stdout
+
+
+def test_more_devices_than_exist_is_a_value_error():
+  import pytest
+  with pytest.raises(ValueError, match="device"):
+    jt.episode_mesh(num_devices=jax.device_count() + 1)
+  with pytest.raises(ValueError, match="positive int"):
+    jt.episode_mesh(num_devices=0)

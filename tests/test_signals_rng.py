@@ -9,7 +9,7 @@ import jaxtick as jt
 from jaxtick import rng
 
 
-def test_entropy_and_margin_match_numpy():
+def test_entropy_matches_numpy():
   logits = np.random.default_rng(0).normal(size=(64, 10)) * 3
   p = np.exp(logits - logits.max(-1, keepdims=True))
   p /= p.sum(-1, keepdims=True)
@@ -17,14 +17,12 @@ def test_entropy_and_margin_match_numpy():
   top = np.sort(p, -1)
   with jax.enable_x64(True):
     np.testing.assert_allclose(jt.signals.entropy(logits), ent, rtol=1e-10)
-    np.testing.assert_allclose(jt.signals.margin(logits), top[:, -1] - top[:, -2], rtol=1e-10, atol=1e-14)
   assert float(jt.signals.entropy(jnp.zeros(4))) == pytest.approx(np.log(4), rel=1e-6)
 
 
-def test_gap_ratio_and_q_gap():
+def test_gap_ratio():
   np.testing.assert_allclose(jt.signals.gap_ratio(jnp.array([-0.5, 0.25]), jnp.array([0.1, 0.1])), [0.2, 0.4], rtol=1e-6)
   assert float(jt.signals.gap_ratio(0.0, 0.1)) == np.inf
-  np.testing.assert_allclose(jt.signals.q_gap(jnp.array([[0.1, 0.7, 0.4], [1.0, 1.0, 0.0]])), [0.3, 0.0], rtol=1e-6)
 
 
 def test_fold_in_is_bit_exact():

@@ -106,3 +106,74 @@ def test_bad_input():
     soft.stop_probabilities(tr, -1.0, tau=0.1)
   with pytest.raises(ValueError, match="max_ticks"):
     soft.stop_probabilities(tr, 0.5, tau=0.1, min_ticks=9)
+
+
+def _traces(n=300, seed=9):
+  agent = gaussian_agent()
+  probs, keys = _episodes(n, seed=seed)
+  trs = jax.vmap(lambda p, k: soft.trace(agent, p, k, max_ticks=T))(probs, keys)
+  correct = (trs.output == (probs > 0)[:, None]).astype(trs.cost.dtype)
+  return agent, probs, keys, trs, correct
+
+
+def test_tuner_objective_gradients_match_finite_differences():
+  with jax.enable_x64(True):
+    _, _, _, trs, correct = _traces(200, seed=3)
+    for kw in (dict(target=7.0), dict(target=7.0, penalty=10.0), dict(mu=0.03)):
+      c = None if list(kw) == ["target"] else correct
+      f = lambda v: soft.objective(soft.TuneParams(v[0], jt.Platt(v[1], v[2])), trs, c,
+                                   tau=0.15, min_ticks=1, **kw)
+      v = jnp.array([np.log(0.7), 1.2, -0.4])
+      grad = jax.grad(f)(v)
+      for i in range(3):
+        e = jnp.zeros(3).at[i].set(1e-6)
+        fd = (f(v + e) - f(v - e)) / 2e-6
+        assert float(grad[i]) == pytest.approx(float(fd), rel=1e-5, abs=1e-10), (kw, i)
+
+
+def test_tuner_reaches_a_target_and_the_hard_rule_follows():
+  agent, probs, keys, trs, _ = _traces(400)
+  for target in (5.0, 9.0):
+    res = soft.tune_price(trs, tau=(0.1, 0.03, 0.01), target=target, min_ticks=1)
+    assert abs(float(res.mean_cost) - target) <= 0.01 * target
+    # Independent check of the soft cost the tuner reports.
+    assert float(res.mean_cost) == pytest.approx(float(soft.mean_cost(
+        trs, res.price, tau=0.01, min_ticks=1)), rel=1e-5)
+    hard = jt.front(agent, probs, keys, jnp.reshape(res.price, (1,)), max_ticks=T, min_ticks=1)
+    assert abs(float(hard.mean_cost[0]) - target) <= 0.02 * target
+
+
+def test_tuner_utility_and_joint_platt_beat_a_grid():
+  _, _, _, trs, correct = _traces(300, seed=4)
+  mu, tau = 0.02, 0.05
+  res = soft.tune_price(trs, tau=tau, mu=mu, correct=correct, min_ticks=1, num_steps=60)
+  util = lambda lam, cal=jt.Identity(): float(
+      soft.mean_value(trs, correct, lam, tau=tau, min_ticks=1, calib=cal)
+      - mu * soft.mean_cost(trs, lam, tau=tau, min_ticks=1, calib=cal))
+  grid = max(util(l) for l in np.geomspace(0.05, 20, 200))
+  assert util(res.price) >= grid - 1e-4
+  # Joint Platt + price at a budget: at least as accurate as the price alone there.
+  alone = soft.tune_price(trs, tau=tau, target=6.0, min_ticks=1)
+  joint = soft.tune_price(trs, tau=tau, target=6.0, correct=correct, learn_calib=True,
+                          calib=jt.Platt(jnp.float32(1.0), jnp.float32(0.0)),
+                          min_ticks=1, num_steps=300)
+  assert abs(float(joint.mean_cost) - 6.0) < 0.1
+  acc_alone = float(soft.mean_value(trs, correct, alone.price, tau=tau, min_ticks=1))
+  assert float(joint.accuracy) >= acc_alone - 0.005
+  assert not np.allclose([joint.calib.a, joint.calib.b], [1.0, 0.0])
+
+
+def test_tuner_bad_input():
+  _, _, _, trs, correct = _traces(50)
+  with pytest.raises(ValueError, match="tau"):
+    soft.tune_price(trs, tau=0.0, target=5.0)
+  with pytest.raises(ValueError, match="tau"):
+    soft.tune_price(trs, tau=(0.1, -1.0), target=5.0)
+  with pytest.raises(ValueError, match="not reachable"):
+    soft.tune_price(trs, tau=0.1, target=100.0, min_ticks=1)
+  with pytest.raises(ValueError, match="not reachable"):
+    soft.tune_price(trs, tau=0.1, target=0.5, min_ticks=1)
+  with pytest.raises(ValueError, match="exactly one"):
+    soft.tune_price(trs, tau=0.1, target=5.0, mu=0.1, correct=correct)
+  with pytest.raises(ValueError, match="needs correct"):
+    soft.tune_price(trs, tau=0.1, mu=0.1)

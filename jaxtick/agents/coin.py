@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from jaxtick import rng, signals
+from jaxtick import _modules, rng, signals
 from jaxtick.api import Agent, Array
 
 
@@ -57,3 +57,6 @@ def coin(cost: float = 1.0) -> Agent:
     return jnp.asarray(cost, state.p.dtype)
 
   return Agent(init, tick, uncertainty, output, cost_fn)
+
+
+_modules.make_callable(__name__, "coin")  # jt.agents.coin(...) builds the agent

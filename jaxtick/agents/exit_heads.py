@@ -18,7 +18,7 @@ needs a head); once every head has run it is 0 (nothing left to buy).
 
 Exiting when the signal is at most ``thr`` is the price rule with price
 ``thr`` and unit costs: the agent takes head k + 1 while ``u_k > thr * c_{k+1}``.
-:func:`sweep` evaluates that rule for many prices at once from the per-head
+:func:`exit_heads_sweep` evaluates that rule for many prices at once from the per-head
 signals, in closed form (no per-episode loop; binary search and a cumulative
 sum over the sorted prices), and :func:`exit_heads_used` gives the
 per-instance exit points it implies.
@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks, signals
+from jaxtick import _modules, _checks, signals
 from jaxtick.api import Agent, Array
 
 SIGNALS = ("entropy", "margin")
@@ -355,8 +355,12 @@ class Sweep(NamedTuple):
   correct: Array
 
 
-def sweep(u: Array, correct: Array, prices: Array, costs=None) -> Sweep:
-  """Accuracy and compute of the price rule at many prices, in one pass.
+def exit_heads_sweep(u: Array, correct: Array, prices: Array, costs=None) -> Sweep:
+  """The exit-heads fast path of :func:`jaxtick.front`: a closed-form price sweep.
+
+  Accuracy and compute of the price rule at many prices, in one pass, from
+  the per-head signals (no agent run; equal to ``jt.front`` on the exit-heads
+  agent, count for count).
 
   For any per-head quantity ``q`` (correctness, cumulative cost) at the exit
   head ``e``, ``q(e) = q_K + sum_{k<K} (q_k - q_{k+1}) [e <= k]``, and
@@ -429,4 +433,7 @@ def threshold_sweep(logits: Array, labels: Array, thresholds: Array, *,
   _check_prices(thresholds, signal_max(signal, c) / float(cost_vec.min()))
   hs = head_signals(logits, signal=signal, fuse=fuse)
   correct = hs.pred == jnp.asarray(labels)[:, None]
-  return sweep(hs.u, correct, thresholds, cost_vec)
+  return exit_heads_sweep(hs.u, correct, thresholds, cost_vec)
+
+
+_modules.make_callable(__name__, "exit_heads")  # jt.agents.exit_heads(...) builds the agent

@@ -2,7 +2,7 @@
 
 Workload: 1,024 exit thresholds x 100,000 instances x 3 heads (quick: 256 x
 10,000): accuracy and mean compute of the exit rule at every threshold.
-Subject: :func:`jaxtick.agents.sweep` under one ``jax.jit``: prefix-min
+Subject: :func:`jaxtick.agents.exit_heads_sweep` under one ``jax.jit``: prefix-min
 breakpoints, binary search of each breakpoint among the sorted thresholds,
 segment sums and a cumulative sum (O(N K log T + T)). References, timed in the
 same run:
@@ -45,7 +45,7 @@ def numpy_dense(u, correct, prices, chunk: int = 16):
 
 
 def numpy_same_algorithm(u, correct, prices):
-  """NumPy version of :func:`jaxtick.agents.sweep`'s algorithm (unit costs)."""
+  """NumPy version of :func:`jaxtick.agents.exit_heads_sweep`'s algorithm (unit costs)."""
   n, k = u.shape
   t = len(prices)
   m = np.minimum.accumulate(u[:, :-1], axis=1)
@@ -71,7 +71,7 @@ def bench(quick: bool = False) -> Record:
   u = jax.block_until_ready(hs.u)
   correct = jax.block_until_ready(hs.pred == h.labels[:, None])
   prices = jnp.linspace(0.0, float(np.log(10.0)), t, dtype=jnp.float32)
-  run = jax.jit(lambda u, c, p: jt.agents.sweep(u, c, p))
+  run = jax.jit(lambda u, c, p: jt.agents.exit_heads_sweep(u, c, p))
   u_np, c_np, p_np = np.asarray(u), np.asarray(correct), np.asarray(prices)
 
   res = run(u, correct, prices)
