@@ -660,8 +660,24 @@ def from_responses(responses, query_id=None) -> SampleLog:
       count=np.full(a.shape[0], a.shape[1], np.int32), query_id=query_id))
 
 
+def dense_answer_ids(answer: np.ndarray) -> np.ndarray:
+  """Per-query answer ids renumbered 0, 1, ... in order of first appearance
+  (-1 padding kept), so that the number of distinct ids is at most N."""
+  out = np.full(answer.shape, -1, np.int32)
+  for q in range(answer.shape[0]):
+    row = answer[q]
+    ok = row >= 0
+    if ok.any():
+      _, first, inv = np.unique(row[ok], return_index=True, return_inverse=True)
+      rank = np.empty(first.size, np.int64)
+      rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+      out[q, ok] = rank[inv.reshape(-1)]
+  return out
+
+
 def replay_pool(log: SampleLog, *, reward: str = "logged") -> ReplayPool:
-  """The log as device arrays for the allocation code.
+  """The log as device arrays for the allocation code (answer ids made dense
+  per query by :func:`dense_answer_ids`; ids carry no meaning beyond equality).
 
   Args:
     log: a :class:`SampleLog`.
@@ -672,7 +688,7 @@ def replay_pool(log: SampleLog, *, reward: str = "logged") -> ReplayPool:
   if reward not in ("logged", "correct"):
     raise ValueError(f"reward must be 'logged' or 'correct', got {reward!r}")
   r = log.reward if reward == "logged" else log.correct.astype(np.float32)
-  return ReplayPool(answer=jnp.asarray(log.answer), correct=jnp.asarray(log.correct),
+  return ReplayPool(answer=jnp.asarray(dense_answer_ids(log.answer)), correct=jnp.asarray(log.correct),
                     reward=jnp.asarray(r), tokens=jnp.asarray(log.tokens),
                     count=jnp.asarray(log.count))
 
