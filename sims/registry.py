@@ -70,7 +70,7 @@ class Experiment(NamedTuple):
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
-EXTRA_MODULES = ("sims.coin",)
+EXTRA_MODULES = ("sims.coin", "sims.bandit")
 
 
 def register(name: str, title: str, *, render=None, figures=None):
