@@ -20,7 +20,6 @@ state is O(Q x A) (answer counts), never O(Q x B).
 
 from __future__ import annotations
 
-import math
 import time
 
 import jax
@@ -78,7 +77,6 @@ def bench(quick: bool = False) -> Record:
   big_run = lambda p: bandit.allocate(p, AVG * big, rule="elimination", max_samples=CAP)
   rb = big_run(pool_big)
   t_big = timeit(big_run, pool_big, reps=1)
-  state_bytes = (4 * 8 + 4 * 3 * 8 + 4)  # per query: scalars + counts/first_seen/first_correct
   return Record(
       name="bandit",
       sizes={"queries": q, "avg_budget": AVG, "k": 1, "cap": CAP, "rule": "elimination",
@@ -94,7 +92,6 @@ def bench(quick: bool = False) -> Record:
           "same_samples_as_references": float(same),
           "jaxtick_seconds_big": t_big.best,
           "jaxtick_samples_per_s_big": np.asarray(rb.samples).sum() / t_big.best,
-          "state_bytes_per_query_approx": float(state_bytes),
           "coverage": float(np.asarray(res.covered).mean()),
           "coverage_big": float(np.asarray(rb.covered).mean()),
       },
