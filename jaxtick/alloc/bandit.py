@@ -42,7 +42,7 @@ correct).
 Implementation: whole rounds are array operations over the queries, inside
 one jitted program; rounds run in a ``lax.while_loop``. As queries leave the
 active set the loop moves to a smaller *window* of lanes (sizes ``Q, Q/8,
-Q/64, ...`` down to 256): the still-active queries are gathered into it, so a
+Q/64, ...`` down to 1024): the still-active queries are gathered into it, so a
 round costs O(active queries), not O(Q). State is O(Q x A) (answer counts),
 never O(Q x B).
 """
@@ -63,7 +63,7 @@ Array = jax.Array
 
 RULES = ("uniform", "elimination", "ucb", "gap", "entropy")
 COSTS = ("samples", "tokens")
-MIN_WINDOW = 256
+MIN_WINDOW = 1024
 WINDOW_SHRINK = 8
 NO_CAP = 2 ** 30
 TOKEN_BUDGET_CAP = 2 ** 30
