@@ -2,13 +2,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Exact versions for reproducible runs; the package metadata only has lower bounds.
+CONSTRAINTS ?= constraints.txt
 
 .PHONY: run test bench quick clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[figures,test,bench]'
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[sims,test,bench]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -5,10 +5,15 @@ schedulers (price rule, budget rule, price search) for all of them.
 """
 
 from jaxtick import agents, alloc, models, problems, rng, signals, soft, stats
+from jaxtick import front  # a callable module: jt.front(...) is front.front(...)
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
                                fit_platt)
-from jaxtick.sweep import episode_mesh, run_price_sharded
+from jaxtick import shard
+from jaxtick.shard import episode_mesh, front_sharded, run_price_sharded
+from jaxtick.front import (Front, Matched, PricePoint, accuracy_at_cost, area,
+                           matched_price, mcnemar_at_cost, pareto_indices,
+                           pareto_mask)
 from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
                               SubgradientTrace, bisect_price, init_key,
                               price_from_z,
@@ -18,7 +23,9 @@ from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agent", "BudgetResult", "alloc", "episode_mesh", "run_price_sharded", "Identity", "Isotonic", "Platt", "PriceResult",
+    "Agent", "BudgetResult", "Front", "Matched", "PricePoint", "accuracy_at_cost", "alloc",
+    "area", "front", "matched_price", "mcnemar_at_cost", "pareto_indices",
+    "pareto_mask", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
     "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",

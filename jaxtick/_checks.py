@@ -104,9 +104,12 @@ def check_batch(problems, keys, price=None) -> int:
   """Checks a batch of episodes; returns its size n.
 
   ``keys`` must be n keys, every leaf of ``problems`` must have leading axis n,
-  and ``price`` (if given) must be a non-negative scalar or have shape (n,).
+  and ``price`` (if given) must be a non-negative scalar or have shape (n,);
+  n must be at least 1.
   """
   n = num_keys(keys)
+  if n == 0:
+    raise ValueError("need at least one episode, got 0 keys (an empty batch)")
   batch_size("problems", problems, expected=n)
   if price is not None:
     check_nonneg("price", price, allow_inf=True)

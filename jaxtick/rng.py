@@ -8,10 +8,18 @@ instead of fusing with the tick.
 A tick key is ``fold_in(episode_key, t + 1)``. Under JAX's default threefry
 PRNG, ``fold_in`` *is* one evaluation of the threefry hash on counter
 ``(0, t + 1)``: the key's two words are already uniformly distributed random
-bits, and XOR-ing them gives exactly ``jax.random.bits(episode_key, (T,))[t + 1]``.
+bits, and XOR-ing them gives exactly ``jax.random.bits(episode_key, (T,))[t + 1]``
+when ``jax_threefry_partitionable`` is on (JAX's default since 0.5; with it off,
+``jax.random.bits`` lays out its counters differently and the streams differ,
+though every draw here is still a threefry hash of the episode key and ``t + 1``).
 :func:`uniform` and :func:`bernoulli` use those bits directly, so a tick that
 needs one random number costs one hash instead of two. Under any other PRNG
 implementation they fall back to ``jax.random``.
+
+These functions are our own code, not a JAX API: their results do not change when
+JAX does. ``tests/test_signals_rng.py`` checks them bit for bit against
+``jax.random`` (``fold_in``; ``bits`` under ``jax_threefry_partitionable``), so a
+JAX release that changes its PRNG is seen there.
 
 Use them for the *one* draw a tick makes from its key; for more draws, split or
 use ``jax.random`` on the key as usual.

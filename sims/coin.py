@@ -22,18 +22,6 @@ MAX_TICKS = 32
 MIN_TICKS = 2
 
 
-def _sweep(agent, probs, keys, prices):
-  """Runs every (price, episode) pair in one batch; returns ticks and outputs."""
-  n, m = probs.shape[0], prices.shape[0]
-  flat_probs = jnp.tile(probs, m)
-  flat_keys = jnp.tile(keys, m)
-  flat_price = jnp.repeat(prices, n)
-  res = jt.run_price_batch(agent, flat_probs, flat_keys, flat_price,
-                           max_ticks=MAX_TICKS, min_ticks=MIN_TICKS)
-  out = jax.vmap(agent.output)(res.state)
-  return res.ticks.reshape(m, n), out.reshape(m, n)
-
-
 def run(config: registry.Config) -> dict:
   n = config.size(4000, quick=400)
   key = jax.random.key(config.seed)
@@ -44,15 +32,13 @@ def run(config: registry.Config) -> dict:
   keys = jax.random.split(ke, n)
 
   zs = np.round(np.linspace(0.25, 3.0, 56), 4)
-  config.progress(f"z sweep: {len(zs)} prices x {n} episodes in one pass")
-  ticks, outs = jax.jit(_sweep, static_argnums=0)(agent, probs, keys,
-                                                  jnp.asarray(1.0 / zs))
-  ticks, outs = np.asarray(ticks), np.asarray(outs)
-  sweep = []
-  for i, z in enumerate(zs):
-    correct = int((outs[i] == truth).sum())
-    sweep.append({"z": float(z), "mean_ticks": float(ticks[i].mean()),
-                  "accuracy": report.proportion(correct, n)})
+  config.progress(f"z sweep: {len(zs)} prices x {n} episodes, one front")
+  fr = jt.front(agent, probs, keys, jnp.asarray(1.0 / zs), max_ticks=MAX_TICKS,
+                min_ticks=MIN_TICKS, score=probs > 0.5)
+  total, correct = np.asarray(fr.total_ticks), np.asarray(fr.correct)
+  sweep = [{"z": float(z), "mean_ticks": int(total[i]) / n,
+            "accuracy": report.proportion(int(correct[i]), n)}
+           for i, z in enumerate(zs)]
 
   target = 8.0
   mean_cost = lambda lam: jt.run_price_batch(
@@ -93,42 +79,67 @@ def run(config: registry.Config) -> dict:
   }
 
 
+def _yerr(points):
+  """Wilson 95% interval half-widths (below, above) for errorbar."""
+  p = np.array([r["accuracy"]["p"] for r in points])
+  ci = np.array([r["accuracy"]["ci_wilson"] for r in points])
+  return np.stack([p - ci[:, 0], ci[:, 1] - p])
+
+
 def figures(metrics: dict, out: Path) -> list:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
   s = metrics["sweep"]
-  fig, ax = plt.subplots(figsize=(5, 3.5))
-  ax.plot([r["mean_ticks"] for r in s], [r["accuracy"]["p"] for r in s], ".-",
-          label="price rule (z sweep)")
-  for name, r in metrics["budget_vs_price"].items():
-    if isinstance(r, dict) and "accuracy" in r:
-      ax.plot(r["mean_ticks"], r["accuracy"]["p"], "o", label=name.replace("_", " "))
+  bp = metrics["budget_vs_price"]
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  ax.errorbar([r["mean_ticks"] for r in s], [r["accuracy"]["p"] for r in s], yerr=_yerr(s),
+              fmt=".-", ms=3, lw=1, elinewidth=0.6, capsize=0, alpha=0.8,
+              label=f"price rule, z sweep ({metrics['episodes']} coins each)")
+  for key, label, fmt in (
+      ("budget_rule", f"budget rule (pools of {bp['pool_size']})", "s"),
+      ("price_rule", "price rule at the budget rule's mean flips", "D")):
+    r = bp[key]
+    ax.errorbar([r["mean_ticks"]], [r["accuracy"]["p"]], yerr=_yerr([r]), fmt=fmt, ms=6,
+                capsize=3, label=label)
   ax.set_xlabel("mean flips per coin")
-  ax.set_ylabel("accuracy")
+  ax.set_ylabel("accuracy (95% Wilson intervals)")
   ax.set_title("coin: accuracy vs compute")
-  ax.legend()
+  ax.legend(fontsize=8, loc="lower right")
   return [report.save_figure(fig, Path(out) / "coin_pareto.png")]
 
 
 def render(m: dict) -> str:
-  lines = [f"episodes {m['episodes']}, ticks in [{m['min_ticks']}, {m['max_ticks']}]",
-           "z sweep (z, mean flips, accuracy):"]
-  for r in m["sweep"]:
-    lines.append(f"  z={r['z']!r} mean_ticks={r['mean_ticks']!r} "
+  g4 = report.g4
+  lines = [f"episodes {m['episodes']}, flips in [{m['min_ticks']}, {m['max_ticks']}]",
+           f"z sweep: {len(m['sweep'])} values of z (price 1/z) in one compiled pass; "
+           "summarised here, every point in results.json (experiments.coin.sweep) and "
+           "coin_pareto.png. z, mean flips, accuracy:"]
+  for r in report.summarise(m["sweep"]):
+    lines.append(f"  z={g4(r['z'])} mean flips={g4(r['mean_ticks'])} "
                  f"accuracy={report.format_proportion(r['accuracy'])}")
   b = m["bisection"]
-  lines.append(f"bisection: target {b['target_mean_ticks']!r} -> price {b['price']!r} "
-               f"(z={b['z']!r}), mean ticks {b['mean_ticks']!r}")
+  lines.append(f"bisection: target {g4(b['target_mean_ticks'])} mean flips -> price "
+               f"{g4(b['price'])} (z={g4(b['z'])}), mean flips {g4(b['mean_ticks'])}")
   bp = m["budget_vs_price"]
-  lines.append(f"budget rule (pools of {bp['pool_size']}, budget {bp['budget_per_pool']!r}): "
-               f"mean ticks {bp['budget_rule']['mean_ticks']!r}, accuracy "
-               f"{report.format_proportion(bp['budget_rule']['accuracy'])}")
-  lines.append(f"price rule at equal compute (price {bp['price_rule']['price']!r}): "
-               f"mean ticks {bp['price_rule']['mean_ticks']!r}, accuracy "
-               f"{report.format_proportion(bp['price_rule']['accuracy'])}")
+  br, pr = bp["budget_rule"], bp["price_rule"]
+  lines.append(f"budget rule ({bp['pools']} pools of {bp['pool_size']}, budget "
+               f"{g4(bp['budget_per_pool'])} flips per pool): mean flips {g4(br['mean_ticks'])}, "
+               f"accuracy {report.format_proportion(br['accuracy'])}")
+  lines.append(f"price rule at equal compute (price {g4(pr['price'])}): mean flips "
+               f"{g4(pr['mean_ticks'])}, accuracy {report.format_proportion(pr['accuracy'])}")
+  (lo_b, hi_b), (lo_p, hi_p) = br["accuracy"]["ci_wilson"], pr["accuracy"]["ci_wilson"]
+  overlap = lo_b <= hi_p and lo_p <= hi_b
+  better = "budget" if br["accuracy"]["p"] > pr["accuracy"]["p"] else "price"
+  lines.append(
+      f"Takeaway: at about {g4(br['mean_ticks'])} flips per coin the {better} rule is ahead "
+      f"({g4(br['accuracy']['p'])} budget vs {g4(pr['accuracy']['p'])} price, same coins); "
+      + ("the 95% intervals overlap, so the difference is not significant at this size "
+         "(no paired test is computed here)." if overlap else
+         "the 95% intervals do not overlap (significant)."))
   return "\n".join(lines)
 
 
 registry.register("coin", "Coin flips under the price and budget rules",
-                  render=render, figures=figures)(run)
+                  render=render, figures=figures,
+                  min_n=16)(run)  # one pool of 16 coins for the budget rule

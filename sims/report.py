@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -63,20 +65,66 @@ def to_jsonable(x):
   return x
 
 
+SPEC_TITLE = ("Dynamic Test-Time Compute Allocation with a Uniform Tick API Across "
+              "Neural Modules and MCTS")
+TEXT_NOTE = ("Numbers below have 4 significant digits; results.json has every number at "
+             "full precision, including every point of every figure and every sweep that "
+             "the text summarises.")
+
+
+def g4(x) -> str:
+  """A number with 4 significant digits (ints whole; None as n/a)."""
+  if x is None:
+    return "n/a"
+  if isinstance(x, str):
+    return x
+  if isinstance(x, (bool, np.bool_)):
+    return str(bool(x))
+  if isinstance(x, (int, np.integer)):
+    return str(int(x))
+  x = float(x)
+  if not math.isfinite(x):
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+  return f"{x:.4g}"
+
+
+def format_interval(lo_hi) -> str:
+  return f"[{g4(lo_hi[0])}, {g4(lo_hi[1])}]"
+
+
 def format_proportion(d: dict) -> str:
-  """One line: ``p (s/n)  normal [lo, hi]  wilson [lo, hi]`` at full precision."""
-  return (f"{d['p']!r} ({d['successes']}/{d['n']})  "
-          f"normal [{d['ci_normal'][0]!r}, {d['ci_normal'][1]!r}]  "
-          f"wilson [{d['ci_wilson'][0]!r}, {d['ci_wilson'][1]!r}]")
+  """One line: ``p (s/n) normal [lo, hi] Wilson [lo, hi]``, 4 significant digits."""
+  return (f"{g4(d['p'])} ({d['successes']}/{d['n']}) normal "
+          f"{format_interval(d['ci_normal'])} Wilson {format_interval(d['ci_wilson'])}")
+
+
+def format_mcnemar(t: dict, a: str = "A", b: str = "B") -> str:
+  """``McNemar b=.. (A right, B wrong) c=.. p=..`` (exact two-sided)."""
+  return (f"McNemar b={t['b']} ({a} right, {b} wrong), c={t['c']}, "
+          f"exact two-sided p={g4(t['p'])}")
+
+
+def significance(p: float, level: float = 0.05) -> str:
+  return f"significant, p={g4(p)}" if p < level else f"not significant, p={g4(p)}"
+
+
+def summarise(rows: list, keep: int = 8) -> list:
+  """About ``keep`` evenly spaced rows of a dense sweep (first and last included)."""
+  if len(rows) <= keep:
+    return list(rows)
+  idx = sorted(set(np.round(np.linspace(0, len(rows) - 1, keep)).astype(int).tolist()))
+  return [rows[i] for i in idx]
 
 
 def render_generic(metrics, indent: int = 0) -> str:
-  """A readable full-precision dump of a metrics dict."""
+  """A readable dump of a metrics dict (4 significant digits)."""
   pad = "  " * indent
   lines = []
   for key, v in metrics.items():
     if isinstance(v, dict) and {"successes", "n", "ci_wilson"} <= set(v):
       lines.append(f"{pad}{key}: {format_proportion(v)}")
+    elif isinstance(v, float):
+      lines.append(f"{pad}{key}: {g4(v)}")
     elif isinstance(v, dict):
       lines.append(f"{pad}{key}:")
       lines.append(render_generic(v, indent + 1))
@@ -87,15 +135,28 @@ def render_generic(metrics, indent: int = 0) -> str:
   return "\n".join(lines)
 
 
+def file_mode() -> int:
+  """0666 less the process umask (what ``open(path, "w")`` would give; 0644 usually)."""
+  mask = os.umask(0)
+  os.umask(mask)
+  return 0o666 & ~mask
+
+
 def atomic_write(files: dict[Path, bytes]) -> None:
-  """Writes every file whole or none: temporaries first, then renames."""
+  """Writes every file whole or none: temporaries first, then renames.
+
+  Files get the mode a plain ``open`` would give (0666 less the umask), not
+  ``mkstemp``'s 0600.
+  """
   temps = []
+  mode = file_mode()
   try:
     for path, data in files.items():
       path.parent.mkdir(parents=True, exist_ok=True)
       fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
       with os.fdopen(fd, "wb") as f:
         f.write(data)
+        os.fchmod(f.fileno(), mode)
       temps.append((tmp, path))
     for tmp, path in temps:
       os.replace(tmp, path)
@@ -116,10 +177,87 @@ def save_figure(fig, path: Path) -> Path:
   return Path(path)
 
 
-def write_results(out: Path, payload: dict, text: str) -> list[Path]:
-  """Writes results.json and results.txt into ``out`` (both or neither)."""
+def write_results(out: Path, payload: dict, text: str,
+                  staged: Path | None = None) -> list[Path]:
+  """Writes results.json, results.txt and the figures into ``out`` (all or none).
+
+  Args:
+    out: the output directory.
+    payload: results.json's content; ``payload["figures"]`` maps each experiment
+      to its figure paths relative to ``out``.
+    text: results.txt's content.
+    staged: a directory holding the figures already drawn, under the same
+      relative paths (see :func:`staging`); they are moved into ``out``.
+
+  Figures that the previous results.json in ``out`` listed and this run does not
+  write are removed, so ``out`` never mixes two runs.
+  """
   out = Path(out)
   data = json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+  figures = [Path(p) for ps in payload.get("figures", {}).values() for p in ps]
+  stale = [p for p in _listed_figures(out) if p not in figures]
   files = {out / RESULTS_JSON: data.encode(), out / RESULTS_TXT: text.encode()}
   atomic_write(files)
-  return list(files)
+  for rel in figures:
+    os.replace(Path(staged) / rel, out / rel)
+  for rel in stale:
+    (out / rel).unlink(missing_ok=True)
+  return list(files) + [out / rel for rel in figures]
+
+
+def _listed_figures(out: Path) -> list[Path]:
+  """The figures (relative paths) listed by a previous results.json in ``out``."""
+  try:
+    old = json.loads((out / RESULTS_JSON).read_text())
+    paths = [Path(p) for ps in old["figures"].values() for p in ps]
+  except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    return []
+  return [p for p in paths if not p.is_absolute() and ".." not in p.parts
+          and p.suffix == ".png"]
+
+
+@contextlib.contextmanager
+def staging(out: Path):
+  """A temporary directory next to the results for drawing figures; removed on exit.
+
+  Creates ``out`` if needed (and removes it again if the run fails and it is
+  still empty).
+  """
+  out = Path(out)
+  created = not out.exists()
+  out.mkdir(parents=True, exist_ok=True)
+  tmp = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+  try:
+    yield tmp
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    if created and not any(out.iterdir()):
+      out.rmdir()
+    raise
+  shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_writable(out: Path) -> str | None:
+  """None if results can be written into ``out``; else what is wrong (one line).
+
+  Probes by creating (and removing) a file in ``out`` or in its nearest existing
+  parent, so it also works where permission bits do not tell (root, read-only
+  mounts). Creates nothing that stays.
+  """
+  out = Path(out)
+  probe = out
+  while not probe.exists():
+    if probe.parent == probe:
+      break
+    probe = probe.parent
+  if not probe.is_dir():
+    what = "exists and is not a directory" if probe == out else \
+        f"cannot be created: {str(probe)!r} is not a directory"
+    return f"--out {str(out)!r} {what}"
+  try:
+    fd, tmp = tempfile.mkstemp(dir=probe, prefix=".write-test-")
+    os.close(fd)
+    os.unlink(tmp)
+  except OSError as e:
+    return f"--out {str(out)!r} is not writable ({e.strerror or e} in {str(probe)!r})"
+  return None

@@ -45,6 +45,7 @@ def _strip(d):
   d = dict(d)
   d.pop("results_version")
   d.pop("wall_clock_sec")
+  d.pop("train_time_sec")
   return d
 
 
@@ -79,6 +80,17 @@ def test_same_seed_same_metrics_and_file_format(tmp_path):
     assert p["ci_wilson"][0] <= p["p"] <= p["ci_wilson"][1]
   assert (tmp_path / "a" / "coin_pareto.png").stat().st_size > 1000
   assert math.isfinite(ja["wall_clock_sec"]["total"])
+  assert ja["train_time_sec"]["total"] == 0  # coin trains nothing
+  # results.txt is for reading: 4 significant digits (no longer mantissas past the header's
+  # timestamp), the specification named by its title, a takeaway closing the section.
+  import re
+  body = ta.split("\n", 1)[1]
+  assert not re.search(r"\d\.\d{5,}", body), re.findall(r"\S*\d\.\d{5,}\S*", body)[:5]
+  assert report.SPEC_TITLE in ta
+  assert ta.rstrip().splitlines()[-1].startswith("Takeaway:")
+  # ... while results.json keeps full precision.
+  ci = ja["experiments"]["coin"]["budget_vs_price"]["budget_rule"]["accuracy"]["ci_wilson"][0]
+  assert f"{ci:.4g}" in ta and repr(ci) not in ta
 
 
 def test_different_seed_different_metrics(tmp_path):
@@ -114,3 +126,186 @@ def test_module_entry_point_exit_code():
   r = subprocess.run([sys.executable, "-m", "sims", "e999"], capture_output=True, text=True)
   assert r.returncode == 2
   assert r.stderr.strip().count("\n") == 0 and "e999" in r.stderr
+
+
+# --- Subprocess cases: exit codes, one-line messages, files left behind ------------------
+
+REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+# A tiny registered experiment for the file-handling cases (no JAX compute): it can fail in
+# run, in figures (after drawing one) or in render, as chosen by FAKE_FAIL.
+FAKE = """
+import os, sys
+from pathlib import Path
+from sims import registry, report
+from sims.__main__ import main
+
+def run(config):
+  if os.environ.get("FAKE_FAIL") == "run":
+    raise RuntimeError("run failed")
+  return {"acc": report.proportion(3, 4), "seed": config.seed}
+
+def figures(metrics, out):
+  import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(); ax.plot([0, 1], [0, metrics["seed"]])
+  first = report.save_figure(fig, Path(out) / f"fake{metrics['seed']}_a.png")
+  if os.environ.get("FAKE_FAIL") == "figures":
+    raise RuntimeError("figures failed")
+  fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0])
+  return [first, report.save_figure(fig, Path(out) / f"fake{metrics['seed']}_b.png")]
+
+def render(metrics):
+  if os.environ.get("FAKE_FAIL") == "render":
+    raise RuntimeError("render failed")
+  return "fake"
+
+registry.register("fake", "A fake experiment", render=render, figures=figures, min_n=5)(run)
+registry.load_all()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _sims(args, *, fake=False, env=None, umask=None, prelude="", cwd=None):
+  """Runs python -m sims (or the fake-experiment driver) in a subprocess."""
+  import os
+  code = prelude + (FAKE if fake else "import runpy; runpy.run_module('sims', run_name='__main__')")
+  full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+  preexec = (lambda: os.umask(umask)) if umask is not None else None
+  return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                        env=full_env, preexec_fn=preexec, cwd=cwd or REPO, timeout=600)
+
+
+def _files(d):
+  return sorted(p.name for p in d.iterdir()) if d.exists() else None
+
+
+def test_list_names_every_experiment_and_its_title():
+  from sims import registry
+  exps = registry.load_all()
+  r = _sims(["--list"])
+  assert r.returncode == 0
+  lines = r.stdout.strip().splitlines()
+  assert len(lines) == len(exps)
+  for line, (name, exp) in zip(lines, exps.items()):
+    assert line.split()[0] == name and line.endswith(exp.title)
+
+
+def test_help_says_no_name_means_all():
+  r = _sims(["--help"])
+  assert r.returncode == 0
+  assert "no name: all" in " ".join(r.stdout.split())
+
+
+def test_n_below_an_experiments_minimum_exits_2_before_running(tmp_path):
+  from sims import registry
+  exps = registry.load_all()
+  small = {name: e.min_n for name, e in exps.items() if e.min_n > 1}
+  assert {"coin", "e2"} <= set(small)  # coin: a pool of 16; e2: a pool of 40
+  out = tmp_path / "out"
+  r = _sims(["all", "--n", "3", "--out", str(out)])
+  assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+  for name, m in small.items():
+    assert f"{name} needs --n >= {m}" in r.stderr
+  assert not out.exists()
+
+
+def test_coin_runs_at_its_minimum_size(tmp_path):
+  """coin --n 16 (one pool) gives finite numbers where --n 3 used to give NaN."""
+  out = tmp_path / "out"
+  r = _sims(["coin", "--quick", "--n", "16", "--out", str(out)])
+  assert r.returncode == 0, r.stderr
+  res = json.loads((out / "results.json").read_text())  # allow_nan=False: no NaN written
+  bp = res["experiments"]["coin"]["budget_vs_price"]
+  assert bp["pools"] == 1 and math.isfinite(bp["price_rule"]["mean_ticks"])
+  assert res["experiments"]["coin"]["bisection"]["price"] is not None
+
+
+def test_missing_extra_exits_2_within_seconds_naming_the_install_command(tmp_path):
+  import time
+  out = tmp_path / "out"
+  block = "import sys; sys.modules['matplotlib'] = None; sys.modules['sklearn'] = None\n"
+  t0 = time.perf_counter()
+  r = _sims(["all", "--out", str(out)], prelude=block)
+  elapsed = time.perf_counter() - t0
+  assert r.returncode == 2, r.stderr
+  msg = r.stderr.strip()
+  assert len(msg.splitlines()) == 1
+  assert "matplotlib" in msg and "scikit-learn" in msg and "jaxtick[sims]" in msg
+  assert "pip install '.[sims]'" in msg
+  assert elapsed < 60  # imports only; no experiment starts (it would take far longer)
+  assert not out.exists()
+  # Only the extra's modules are checked: e3 needs matplotlib, not scikit-learn.
+  r = _sims(["e3", "--out", str(out)], prelude="import sys; sys.modules['sklearn'] = None\n"
+            "sys.modules['matplotlib'] = None\n")
+  assert r.returncode == 2 and "scikit-learn" not in r.stderr and "(for e3)" in r.stderr
+
+
+def _unwritable(tmp_path):
+  import os
+  if os.geteuid() != 0:
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o500)
+    return d / "out"
+  if not __import__("pathlib").Path("/proc/self").exists():
+    pytest.skip("running as root without /proc: no unwritable directory to test with")
+  return __import__("pathlib").Path("/proc/jaxtick-cli-test/out")  # root cannot create here
+
+
+def test_unwritable_out_exits_2_before_computing(tmp_path):
+  out = _unwritable(tmp_path)
+  r = _sims(["fake", "--out", str(out)], fake=True, env={"FAKE_FAIL": "run"})
+  # FAKE_FAIL=run would raise if the experiment started: the check comes first.
+  assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+  assert "not writable" in r.stderr and str(out) in r.stderr
+  assert not out.exists()
+  f = tmp_path / "plain_file"
+  f.write_text("x")
+  r = _sims(["fake", "--out", str(f / "sub")], fake=True, env={"FAKE_FAIL": "run"})
+  assert r.returncode == 2 and "is not a directory" in r.stderr
+
+
+@pytest.mark.parametrize("stage", ["run", "figures", "render"])
+def test_a_failing_run_writes_nothing(tmp_path, stage):
+  out = tmp_path / "out"
+  r = _sims(["fake", "--out", str(out)], fake=True, env={"FAKE_FAIL": stage})
+  assert r.returncode == 1 and f"{stage} failed" in r.stderr
+  assert not out.exists()  # created for the figures, removed again, nothing orphaned
+  out.mkdir()
+  (out / "keep.txt").write_text("mine")
+  r = _sims(["fake", "--out", str(out)], fake=True, env={"FAKE_FAIL": stage})
+  assert r.returncode == 1 and _files(out) == ["keep.txt"]
+
+
+def test_figures_and_results_are_written_together_and_reruns_do_not_mix(tmp_path):
+  out = tmp_path / "out"
+  assert _sims(["fake", "--seed", "1", "--out", str(out)], fake=True).returncode == 0
+  assert _files(out) == ["fake1_a.png", "fake1_b.png", "results.json", "results.txt"]
+  res = json.loads((out / "results.json").read_text())
+  assert res["figures"] == {"fake": ["fake1_a.png", "fake1_b.png"]}
+  # A failed rerun leaves the first run's files untouched.
+  before = {p: (out / p).read_bytes() for p in _files(out)}
+  assert _sims(["fake", "--seed", "2", "--out", str(out)], fake=True,
+               env={"FAKE_FAIL": "figures"}).returncode == 1
+  assert {p: (out / p).read_bytes() for p in _files(out)} == before
+  # A successful rerun replaces the results and removes the figures it no longer draws.
+  (out / "notes.md").write_text("mine")
+  assert _sims(["fake", "--seed", "2", "--out", str(out)], fake=True).returncode == 0
+  assert _files(out) == ["fake2_a.png", "fake2_b.png", "notes.md", "results.json",
+                         "results.txt"]
+  assert json.loads((out / "results.json").read_text())["config"]["seed"] == 2
+
+
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_output_files_get_the_mode_the_umask_allows(tmp_path, umask, mode):
+  out = tmp_path / "out"
+  assert _sims(["fake", "--out", str(out)], fake=True, umask=umask).returncode == 0
+  for name in _files(out):
+    assert (out / name).stat().st_mode & 0o777 == mode, name
+
+
+def test_fake_minimum_size_and_bad_seed_exit_2(tmp_path):
+  out = tmp_path / "out"
+  r = _sims(["fake", "--n", "4", "--out", str(out)], fake=True)
+  assert r.returncode == 2 and "fake needs --n >= 5" in r.stderr and not out.exists()
+  assert _sims(["fake", "--n", "5", "--out", str(out)], fake=True).returncode == 0

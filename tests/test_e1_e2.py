@@ -52,7 +52,7 @@ def test_pareto_indices_brute_force():
   rng = np.random.default_rng(0)
   compute = rng.integers(0, 20, 200) / 20
   acc = rng.integers(0, 30, 200) / 30
-  front = set(e1.pareto_indices(compute, acc))
+  front = set(jt.pareto_indices(compute, acc))
   for i in range(200):
     dominated = np.any((compute <= compute[i]) & (acc >= acc[i]) &
                        ((compute < compute[i]) | (acc > acc[i])))
@@ -66,21 +66,48 @@ def test_pareto_indices_brute_force():
   assert reps == undominated
 
 
-def test_digits_adaptive_front_dominates_fixed_depth():
-  """On the trained digits MLP (the experiment's full-size model), the best
-  adaptive point at no more compute is at least as accurate as each fixed depth.
+def _numpy_exit_sweep(logits, labels, thresholds, signal):
+  """Exit at the first head whose signal (of its own softmax) is <= thr, else the last;
+  returns (relative compute, correct count) per threshold. Plain NumPy loops."""
+  n, k, _ = logits.shape
+  z = logits.astype(np.float64)
+  p = np.exp(z - z.max(-1, keepdims=True))
+  p /= p.sum(-1, keepdims=True)
+  if signal == "entropy":
+    u = -(p * np.log(np.maximum(p, 1e-300))).sum(-1)
+  else:
+    top = np.sort(p, -1)
+    u = 1 - (top[..., -1] - top[..., -2])
+  compute, correct = [], []
+  for thr in thresholds:
+    heads, right = 0, 0
+    for i in range(n):
+      j = next((j for j in range(k) if u[i, j] <= thr), k - 1)
+      heads += j + 1
+      right += int(logits[i, j].argmax() == labels[i])
+    compute.append(heads / (n * k))
+    correct.append(right)
+  return np.array(compute), np.array(correct)
 
-  Measured at seed 0 (597 train / 1200 test digits, 300 steps): gaps >= 0 for
-  both signals; if a retrained model ever falls below, this test reports the gap.
-  """
-  params, xte, yte, _ = e1.digits_model(0, 1200, 300)
-  logits = np.asarray(multi_exit.forward(params, jnp.asarray(xte)))
-  out = e1.sweep_source(logits, yte, num_thresholds=128)
-  for signal, st in out["signals"].items():
-    for d in st["domination"]:
-      assert d["gap_correct"] is not None and d["gap_correct"] >= 0, (signal, d)
-    assert st["extremes"]["thr_max_equals_shallow"]
-    assert st["extremes"]["thr_zero_equals_full"]
+
+@pytest.mark.parametrize("signal", ["entropy", "margin"])
+def test_sweep_and_domination_against_a_numpy_loop(signal):
+  """Each threshold's compute and accuracy, and for each fixed depth the best adaptive
+  accuracy at no more compute, against a brute-force NumPy loop."""
+  logits, labels = e1.synthetic_source(1, 150)
+  out = e1.sweep_source(logits, labels, num_thresholds=24)
+  st = out["signals"][signal]
+  thr = np.asarray(st["thresholds"], np.float32)
+  compute, correct = _numpy_exit_sweep(logits, labels, thr.astype(np.float64), signal)
+  np.testing.assert_allclose(st["relative_compute"], compute, rtol=1e-12)
+  np.testing.assert_array_equal(st["correct"], correct)
+  for j, d in enumerate(st["domination"]):
+    fixed = int(np.sum(logits[:, j].argmax(-1) == labels))
+    assert d["fixed_correct"] == fixed
+    best = max(c for x, c in zip(compute, correct) if x <= (j + 1) / 3 + 1e-12)
+    assert d["best_adaptive_correct"] == best and d["gap_correct"] == best - fixed
+  assert st["extremes"]["thr_max_equals_shallow"] == (correct[-1] == out["fixed_depth"][0]["accuracy"]["successes"])
+  assert st["extremes"]["thr_zero_equals_full"] == (correct[0] == out["fixed_depth"][-1]["accuracy"]["successes"])
 
 
 @pytest.mark.slow

@@ -85,6 +85,17 @@ def test_e3_runs_small_and_reports_consistently():
     mc = r["mcnemar_adaptive_vs_fixed"]
     diff = r["adaptive"]["successes"] - r["fixed"]["successes"]
     assert mc["b"] - mc["c"] == diff  # discordant pairs explain the difference
+  # The second setting (a larger minimum) on the same pairs and streams: fixed-32 is the
+  # same, and no episode stops earlier than it did with the smaller minimum.
+  for r, a in zip(m["table3"], m["table3_min_samples_alt"]):
+    assert a["fixed"] == r["fixed"]
+    assert e3.MIN_SAMPLES_ALT <= a["mean_samples"] and a["mean_samples"] >= r["mean_samples"]
+    for row, least in ((r, e3.MIN_SAMPLES), (a, e3.MIN_SAMPLES_ALT)):
+      am = row["at_minimum"]
+      assert 0 <= am["episodes"] <= 40
+      # Everyone at the minimum spent exactly it, the rest more: mean >= minimum, with
+      # equality iff all stopped there.
+      assert (row["mean_samples"] == least) == (am["episodes"] == 40)
   # Mean samples never fall as z rises (same episodes in the sweep).
   samples = [r["mean_samples"] for r in m["sweep"]["adaptive"]]
   assert all(a <= b + 1e-12 for a, b in zip(samples, samples[1:]))

@@ -56,19 +56,11 @@ def test_signals_match_numpy_reference():
 
 
 def _run_agent_batch(agent, problems, prices, max_ticks):
-  t = prices.shape[0]
   n = problems.shape[0]
   keys = jax.random.split(jax.random.key(0), n)
-
-  @jax.jit
-  def go(problems, prices):
-    res = jt.run_price_batch(agent, jnp.tile(problems, (t,) + (1,) * (problems.ndim - 1)),
-                             jnp.tile(keys, t), jnp.repeat(prices, n), max_ticks=max_ticks,
-                             lanes=512)
-    return res.ticks.reshape(t, n), jax.vmap(agent.output)(res.state).reshape(t, n), \
-        res.cost.reshape(t, n)
-
-  return go(problems, prices)
+  fr = jt.front(agent, problems, keys, prices, max_ticks=max_ticks, episodes=True,
+                method="batch")
+  return fr.ticks, fr.output, fr.cost
 
 
 def _numpy_sweep(u, pred, labels, prices, costs):

@@ -54,20 +54,28 @@ def test_solver_matches_brute_force(two_player):
 
 
 def test_leaf_values_are_means_of_uniform_edges():
-  A, D = 4, 5
-  probs = jt.problems.game_tree_problems(jax.random.key(1), 20)
+  A, D, T = 4, 5, 400
+  probs = jt.problems.game_tree_problems(jax.random.key(1), T)
   v = np.asarray(jax.vmap(lambda p: jt.problems.game_tree_leaf_values(p, A, D))(probs))
-  assert v.shape == (20, A ** D)
+  assert v.shape == (T, A ** D)
   assert np.all(np.abs(v) <= 1)
   var = jt.problems.game_tree_return_var(D)
   assert var == pytest.approx(1 / 15)
-  # Leaves share ancestors, so use per-tree root-edge-free checks loosely:
-  # the mean over 20 independent trees of the tree mean is ~N(0, small).
+  # A tree's mean leaf is (1/D) sum_d (mean of the A^d edges at level d): its variance is
+  # (1/D^2) sum_d (1/3) / A^d, exactly. T independent trees: mean within 4 SE of 0, and
+  # the sample variance within 4 SE (sd of a sample variance of normals: var sqrt(2/(T-1))).
   tree_means = v.mean(axis=1)
-  assert abs(tree_means.mean()) < 4 * np.sqrt(var / 20)
-  # Differences of sibling leaves only differ in the last edge: var 2/(3 D^2).
-  sib = v.reshape(20, -1, A)[:, :, 0] - v.reshape(20, -1, A)[:, :, 1]
-  assert np.var(sib) == pytest.approx(2 / (3 * D * D), rel=0.1)
+  var_tm = sum((1 / 3) / A ** d for d in range(1, D + 1)) / D ** 2
+  assert abs(tree_means.mean()) < 4 * np.sqrt(var_tm / T)
+  assert abs(tree_means.var(ddof=1) - var_tm) < 4 * var_tm * np.sqrt(2 / (T - 1))
+  # One leaf per tree: variance 1/(3D), within 4 SE.
+  first = v[:, 0]
+  assert abs(first.var(ddof=1) - var) < 4 * np.sqrt((np.mean((first - first.mean()) ** 4)
+                                                     - first.var() ** 2) / T)
+  # Differences of sibling leaves only differ in the last edge: var 2/(3 D^2); N independent
+  # triangular differences (kurtosis 2.4): the sample variance's relative SE is sqrt(1.4/N).
+  sib = v.reshape(T, -1, A)[:, :, 0] - v.reshape(T, -1, A)[:, :, 1]
+  assert np.var(sib) == pytest.approx(2 / (3 * D * D), rel=4 * np.sqrt(1.4 / sib.size))
 
 
 def test_rollout_is_a_uniform_leaf_below():

@@ -150,7 +150,8 @@ def test_replay_response_never_wraps_around():
                        count=np.array([2, 1]))
   pool = logs.replay_pool(log)
   a, t, r, c, v = logs.replay_response(pool, 1, 0)
-  assert (int(a), float(t), bool(c), bool(v)) == (3, 7.0, False, True)
+  assert (int(a), float(t), bool(c), bool(v)) == (0, 7.0, False, True)   # ids made dense
+  np.testing.assert_array_equal(np.asarray(pool.answer), [[0, 1], [0, -1]])
   np.testing.assert_allclose(float(r), 0.2)
   for j in (1, 2, 5):   # beyond what was logged: invalid, not sample j mod count
     a, t, r, c, v = logs.replay_response(pool, 1, j)

@@ -13,15 +13,18 @@ import jaxtick as jt
 from jaxtick.agents.mcts import Environment, root_visits
 
 
-def _bandit(rewards):
-  """A depth-1 tree: the root's children are arms; ``rewards(problem, arm, key)``."""
+def _bandit(rewards, player=1.0):
+  """A depth-1 tree: the root's children are arms; ``rewards(problem, arm, key)``.
+
+  ``player``: +1 if the maximiser chooses at the root, -1 if the minimiser does.
+  """
   A = 4
   return Environment(
       num_actions=A, max_depth=1,
       root=lambda p: jnp.array(-1, jnp.int32),
       step=lambda p, s, a: a.astype(jnp.int32),
       is_terminal=lambda p, s: s >= 0,
-      to_play=lambda p, s: jnp.ones((), jnp.result_type(float)),
+      to_play=lambda p, s: jnp.full((), player, jnp.result_type(float)),
       rollout=rewards)
 
 
@@ -40,16 +43,21 @@ def _ucb1_numpy(reward, A, T, c):
   return np.array(hist)
 
 
-@pytest.mark.parametrize("kind", ["bernoulli", "gaussian"])
-def test_depth_one_is_ucb1(kind):
+@pytest.mark.parametrize("kind,c,player", [
+    ("bernoulli", math.sqrt(2.0), 1.0), ("gaussian", math.sqrt(2.0), 1.0),
+    ("bernoulli", 0.5, 1.0), ("gaussian", 3.0, 1.0),   # exploration is honoured
+    ("bernoulli", math.sqrt(2.0), -1.0), ("gaussian", 0.5, -1.0)])  # the minimiser
+def test_depth_one_is_ucb1(kind, c, player):
+  """Root visit counts after every simulation == an independent NumPy UCB1 on the
+  returns of the player to move (the minimiser maximises -return)."""
   with jax.enable_x64(True):
     mu = jnp.array([0.3, 0.5, 0.45, 0.1])
     if kind == "bernoulli":
       draw = lambda p, arm, key: jax.random.bernoulli(key, p[arm]).astype(jnp.float64)
     else:
       draw = lambda p, arm, key: p[arm] + jax.random.normal(key, (), jnp.float64)
-    env = _bandit(lambda p, s, key: draw(p, s, key))
-    T, c = 60, math.sqrt(2.0)
+    env = _bandit(lambda p, s, key: draw(p, s, key), player)
+    T = 60
     agent = jt.agents.mcts(env, T, exploration=c)
     key = jax.random.key(7)
     tick = jax.jit(agent.tick)
@@ -59,7 +67,7 @@ def test_depth_one_is_ucb1(kind):
       state = tick(state, jt.tick_key(key, t))
       got.append(np.asarray(root_visits(state)))
     draw_j = jax.jit(draw)
-    want = _ucb1_numpy(lambda arm, t: float(draw_j(mu, arm, jt.tick_key(key, t))),
+    want = _ucb1_numpy(lambda arm, t: player * float(draw_j(mu, arm, jt.tick_key(key, t))),
                        4, T, c)
     np.testing.assert_array_equal(np.array(got), want)
     assert int(state.visits[0]) == T
@@ -137,12 +145,17 @@ def test_uncertainty_and_output_from_root_statistics():
   assert np.isinf(agent.uncertainty(s0)) and np.isinf(agent.uncertainty(s1))
 
 
-def test_agreement_with_exact_optimum_rises_with_budget():
+@pytest.mark.parametrize("two_player,floor", [(False, 0.9), (True, 0.85)])
+def test_agreement_with_exact_optimum_rises_with_budget(two_player, floor):
+  """The most-visited action agrees more often with the exact (enumerated; minimax for
+  two players) optimum as simulations grow. UCT converges to it; the floors leave a few
+  binomial SEs below what a correct search reaches at 240 simulations."""
   A, D, n = 3, 3, 300
-  env = jt.problems.game_tree_env(A, D)
+  env = jt.problems.game_tree_env(A, D, two_player=two_player)
   probs = jt.problems.game_tree_problems(jax.random.key(5), n)
   keys = jax.random.split(jax.random.key(6), n)
-  best = np.asarray(jax.vmap(lambda p: jt.problems.game_tree_solve(p, A, D).best_action)(probs))
+  best = np.asarray(jax.vmap(lambda p: jt.problems.game_tree_solve(
+      p, A, D, two_player=two_player).best_action)(probs))
   budgets = (3, 12, 48, 240)
   agent = jt.agents.mcts(env, budgets[-1])
 
@@ -158,7 +171,7 @@ def test_agreement_with_exact_optimum_rises_with_budget():
   se = math.sqrt(0.25 / n)
   assert all(b >= a - se for a, b in zip(acc, acc[1:])), acc
   assert acc[-1] > acc[0] + 0.1, acc
-  assert acc[-1] > 0.9, acc
+  assert acc[-1] > floor, acc
 
 
 def test_batch_stopping_matches_single_episodes():

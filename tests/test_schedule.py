@@ -1,6 +1,7 @@
 """Schedulers against plain Python loops and brute force."""
 
 import itertools
+import math
 from typing import NamedTuple
 
 import chex
@@ -15,12 +16,15 @@ from toy_agents import gaussian_agent
 MAX_T = 24
 
 
-def _python_price_loop(agent, problem, key, price, min_ticks, max_ticks):
-  """The price rule written as a plain Python loop, one agent call at a time."""
+def _python_price_loop(agent, problem, key, price, min_ticks, max_ticks, gain=lambda u: u):
+  """The price rule written as a plain Python loop, one agent call at a time.
+
+  ``gain`` is the calibration map as plain Python/NumPy (identity by default).
+  """
   state = agent.init(problem, jax.random.fold_in(key, 0))
   t, spent = 0, 0.0
   while t < max_ticks and (
-      t < min_ticks or float(agent.uncertainty(state)) - price * float(agent.cost(state)) > 0):
+      t < min_ticks or gain(float(agent.uncertainty(state))) - price * float(agent.cost(state)) > 0):
     spent += float(agent.cost(state))
     state = agent.tick(state, jax.random.fold_in(key, t + 1))
     t += 1
@@ -66,6 +70,45 @@ def test_run_price_batch_equals_each_episode_alone(coins, lanes, frac, min_ticks
   chex.assert_trees_all_equal(batch.state, alone.state)
   chex.assert_trees_all_equal(batch.ticks, alone.ticks)
   chex.assert_trees_all_close(batch.cost, alone.cost)
+
+
+# A non-linear calibration map, and the same map in NumPy (np.interp; inf -> last knot).
+CALIB_X, CALIB_Y = [0.0, 0.4, 0.8, 1.5], [0.0, 0.1, 1.2, 1.6]
+CALIB = jt.Isotonic(jnp.array(CALIB_X), jnp.array(CALIB_Y))
+calib_np = lambda u: float(np.interp(min(u, 1e30), CALIB_X, CALIB_Y))
+
+
+def test_run_price_batch_applies_calib_as_the_python_loop_does(coins):
+  """Ticks while calib(u) - price * cost > 0: against a Python loop with the map in NumPy."""
+  agent = jt.agents.coin()
+  probs, keys = coins
+  prices = jnp.linspace(0.3, 1.2, probs.shape[0])
+  batch = jt.run_price_batch(agent, probs, keys, prices, max_ticks=MAX_T, min_ticks=1,
+                             lanes=7, calib=CALIB)
+  plain = jt.run_price_batch(agent, probs, keys, prices, max_ticks=MAX_T, min_ticks=1, lanes=7)
+  for i in range(probs.shape[0]):
+    _, t, _ = _python_price_loop(agent, probs[i], keys[i], float(prices[i]), 1, MAX_T,
+                                 gain=calib_np)
+    assert int(batch.ticks[i]) == t, i
+  # The map matters here: without it most episodes stop elsewhere.
+  assert np.mean(np.asarray(batch.ticks) != np.asarray(plain.ticks)) > 0.3
+
+
+def test_coin_uncertainty_is_the_wald_ratio():
+  """SE/|gap| with SE = sqrt(p~(1-p~)/n), p~ = (h+1)/(n+2), gap = h/n - 1/2, in plain Python."""
+  agent = jt.agents.coin()
+  cases = [(n, h) for n in range(0, 13) for h in range(0, n + 1)] + [(100, 61), (31, 0)]
+  with jax.enable_x64(True):
+    for n, h in cases:
+      s = jt.agents.CoinState(jnp.float64(0.3), jnp.int32(n), jnp.int32(h))
+      u = float(agent.uncertainty(s))
+      if n == 0 or 2 * h == n:
+        assert u == math.inf, (n, h)
+        continue
+      pt = (h + 1) / (n + 2)
+      want = math.sqrt(pt * (1 - pt) / n) / abs(h / n - 0.5)
+      assert u == pytest.approx(want, rel=1e-12), (n, h)
+      assert bool(agent.output(s)) == (h / n > 0.5)
 
 
 def test_run_price_batch_drains_many_lanes():
@@ -162,6 +205,56 @@ def test_run_budget_never_overspends_with_unequal_costs(seed):
   assert not np.any(left & (prob[:, 2] <= remaining - 1e-6))
 
 
+@pytest.mark.parametrize("seed,slack", [(0, True), (1, True), (2, True), (3, False),
+                                        (4, False)])
+def test_run_budget_applies_calib(seed, slack):
+  """Greedy on calibrated gains is optimal for them (the map is increasing): brute force
+  over allocations, valued with the map in NumPy. With a slack budget each agent stops
+  exactly where its calibrated gain first falls to the price."""
+  rng = np.random.default_rng(200 + seed)
+  k, max_ticks = 4, 4
+  a = rng.uniform(0.5, 1.5, k)
+  r = rng.uniform(0.4, 0.9, k)
+  c = np.ones(k)
+  budget = float(k * max_ticks if slack else rng.integers(4, k * max_ticks))
+  price = float(rng.uniform(0.3, 0.6))
+  keys = jax.random.split(jax.random.key(seed), k)
+  with jax.enable_x64(True):
+    res = jt.run_budget(decaying_agent(), jnp.asarray(np.stack([a, r, c], 1)), keys,
+                        budget, price, max_ticks=max_ticks, calib=CALIB)
+  ticks = np.asarray(res.ticks)
+  value = lambda alloc: sum(sum(calib_np(a[i] * r[i] ** s) - price for s in range(alloc[i]))
+                            for i in range(k))
+  best = max(value(al) for al in itertools.product(range(max_ticks + 1), repeat=k)
+             if sum(al) <= budget)
+  assert value(ticks) == pytest.approx(best, abs=1e-9)
+  if slack:
+    for i in range(k):
+      g = [calib_np(a[i] * r[i] ** s) for s in range(max_ticks)]
+      want = next((s for s in range(max_ticks) if g[s] <= price), max_ticks)
+      assert ticks[i] == want, (i, ticks, g, price)
+
+
+def test_run_budget_fuse_gets_the_outputs_and_the_states():
+  agent = jt.agents.coin()
+  probs = jt.problems.coin_problems(jax.random.key(11), 9)
+  keys = jax.random.split(jax.random.key(12), 9)
+  seen = {}
+
+  def fuse(outputs, states):  # flip-weighted vote; records what it was given
+    seen["shapes"] = (outputs.shape, states.heads.shape)
+    return jnp.sum(jnp.where(outputs, 1, -1) * states.flips)
+
+  res = jt.run_budget(agent, probs, keys, 60.0, 0.2, max_ticks=MAX_T, fuse=fuse)
+  plain = jt.run_budget(agent, probs, keys, 60.0, 0.2, max_ticks=MAX_T)
+  assert seen["shapes"] == ((9,), (9,))
+  heads, flips = np.asarray(plain.state.heads), np.asarray(plain.state.flips)
+  votes = 2 * heads > flips  # the coin's output, from the final states
+  np.testing.assert_array_equal(np.asarray(plain.output), votes)
+  assert int(res.output) == int(np.sum(np.where(votes, 1, -1) * flips))
+  np.testing.assert_array_equal(res.ticks, plain.ticks)  # fusing changes no decision
+
+
 def test_run_budget_agent_ticks_match_running_alone():
   agent = jt.agents.coin()
   probs = jt.problems.coin_problems(jax.random.key(9), 8)
@@ -245,6 +338,12 @@ def test_bad_input_is_rejected(coins):
     jt.run_price_batch(agent, probs, keys, jnp.ones(3), max_ticks=5)
   with pytest.raises(ValueError, match="keys"):
     jt.run_price_batch(agent, probs, jnp.ones((40, 3), jnp.uint32), 1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="at least one episode"):  # n = 0
+    jt.run_price_batch(agent, probs[:0], keys[:0], 1.0, max_ticks=5)
+  with pytest.raises(ValueError, match="at least one episode"):
+    jt.run_budget(agent, probs[:0], keys[:0], 3.0, max_ticks=5)
+  with pytest.raises(ValueError, match="at least one episode"):
+    jt.run_price_sharded(agent, probs[:0], keys[:0], 1.0, max_ticks=5)
   with pytest.raises(ValueError, match="lo <= hi"):
     jt.bisect_price(lambda lam: lam, 1.0, 2.0, 1.0)
   with pytest.raises(ValueError, match="target"):

@@ -49,3 +49,41 @@ def test_sharded_on_one_device_and_bad_mesh():
     assert "episodes" in str(e)
   else:
     raise AssertionError("expected ValueError")
+
+
+FRONT_SCRIPT = textwrap.dedent("""
+    import jax, jax.numpy as jnp, numpy as np, chex, jaxtick as jt
+    assert jax.device_count() == 4, jax.devices()
+    agent = jt.agents.coin()
+    prices = jnp.array([0.0, 0.4, 0.4, 1.1, jnp.inf])
+    for n in (1003, 1000):  # padded, and an exact multiple of 4
+      probs = jt.problems.coin_problems(jax.random.key(0), n)
+      keys = jax.random.split(jax.random.key(1), n)
+      for method in ("trace", "batch"):
+        kw = dict(max_ticks=24, min_ticks=1, score=probs > 0.5, episodes=True, method=method)
+        one = jt.front(agent, probs, keys, prices, chunk=100, **kw)
+        sharded = jt.front_sharded(agent, probs, keys, prices, chunk=100, lanes=64, **kw)
+        chex.assert_trees_all_equal(jax.device_get(one), jax.device_get(sharded))
+        if n == 1000:  # per-episode results really live on four devices
+          assert len(sharded.ticks.sharding.device_set) == 4, sharded.ticks.sharding
+          assert not sharded.ticks.sharding.is_fully_replicated
+    two = jt.front_sharded(agent, probs, keys, prices, max_ticks=24, min_ticks=1,
+                           mesh=jt.episode_mesh(num_devices=2), score=probs > 0.5)
+    np.testing.assert_array_equal(two.correct, one.correct)
+    try:
+      jt.episode_mesh(num_devices=5)
+    except ValueError as e:
+      assert "only 4 device" in str(e), e
+    else:
+      raise AssertionError("expected ValueError")
+    print("FRONT OK")
+""")
+
+
+def test_sharded_front_over_four_cpu_devices_equals_the_single_device_front():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_PLATFORMS="cpu")
+  r = subprocess.run([sys.executable, "-c", FRONT_SCRIPT], capture_output=True,
+                     text=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert "FRONT OK" in r.stdout

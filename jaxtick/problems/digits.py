@@ -35,7 +35,7 @@ def load_digits(seed: int = 0, test_size: int = 1200) -> Split:
   except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
         "jaxtick.problems.load_digits needs scikit-learn, which ships the "
-        "digits data: pip install 'jaxtick[sklearn]'") from e
+        "digits data: pip install 'jaxtick[sims]'") from e
   data = datasets.load_digits()
   x = (np.asarray(data.data, np.float32) / 16.0)
   y = np.asarray(data.target, np.int32)

@@ -1,0 +1,624 @@
+"""Fronts for any agent: trace each episode once, read off every price exactly.
+
+Under the key contract (:func:`jaxtick.init_key`, :func:`jaxtick.tick_key`) an
+episode's trajectory does not depend on the price: the price only decides
+where it stops. So :func:`front` can run each episode once to ``max_ticks``
+(:func:`jaxtick.soft.trace`), record ``g_t = calib(u_t)``, ``c_t`` and the
+output after every tick, and read every price's stopping tick off the
+trajectory:
+
+* after ``t`` ticks the price rule ticks again iff ``g_t - p * c_t > 0``,
+  i.e. iff ``p < r_t`` where ``r_t`` is the smallest price with
+  ``fl(p * c_t) >= g_t`` (``g_t / c_t``, corrected to the last ulp so that the
+  floating-point rule is reproduced bit for bit);
+* with ``R_t = min(r_min_ticks, ..., r_t)`` (running minimum, non-increasing),
+  the episode stops after ``min_ticks + #{t in [min_ticks, max_ticks): R_t > p}``
+  ticks: one binary search per (episode, price) into the running minima.
+
+``P`` prices cost one simulation plus ``O(N T + N P log T)`` arithmetic, not
+``P`` simulations; nothing of size ``[N, P, T]`` is built, and episodes are
+traced ``chunk`` at a time so memory is ``O(chunk T + N P)`` (per-episode
+results) or ``O(chunk T + chunk P)`` (counts only).
+
+The other method, ``"batch"``, flattens the (price, episode) pairs into one
+:func:`jaxtick.run_price_batch` call (lane refilling): cheaper when
+``max_ticks`` is far above the mean ticks. Both give the same :class:`Front`.
+
+The utilities take fronts apart: :func:`pareto_mask` (the non-dominated
+prices), :func:`area` (area under the accuracy--compute curve),
+:func:`accuracy_at_cost` (interpolated on the front) and
+:func:`matched_price` (the hard rule's price for a target mean cost, by
+bisection on the front's own trajectories) with :func:`mcnemar_at_cost` for
+two arms on the same episodes.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import types
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtick import _checks, stats
+from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
+from jaxtick.calibrate import Identity
+from jaxtick.schedule import run_price_batch
+from jaxtick.soft import trace
+
+METHODS = ("auto", "trace", "batch")
+DEFAULT_CHUNK = 8192
+# Bytes of trajectory one traced chunk may hold before "auto" prefers "batch".
+TRACE_MEMORY = 1 << 30
+
+Score = Callable[[Array, Problem], Array]
+
+
+class Front(NamedTuple):
+  """The price rule's outcome at P prices over the same N episodes.
+
+  Attributes:
+    prices: f[P] the prices, in the order given.
+    mean_ticks: f[P] mean ticks per episode.
+    mean_cost: f[P] mean cost per episode.
+    total_ticks: i32[P] ticks summed over episodes (exact).
+    num_episodes: i32[] N.
+    correct: i32[P] episodes scored correct at each price (``None`` without
+      ``score``).
+    accuracy: f[P] ``correct / N`` (``None`` without ``score``).
+    ci_normal, ci_wilson: :class:`jaxtick.stats.Interval` of f[P], 95%
+      (``None`` without ``score``).
+    ticks: i32[P, N] per-episode stopping ticks (``episodes=True`` only).
+    cost: f[P, N] per-episode cost spent (``episodes=True`` only).
+    output: [P, N, ...] per-episode outputs at the stop (``episodes=True`` only).
+    episode_correct: bool[P, N] per-episode scores (``episodes=True`` and
+      ``score`` only).
+  """
+
+  prices: Array
+  mean_ticks: Array
+  mean_cost: Array
+  total_ticks: Array
+  num_episodes: Array
+  correct: Array | None = None
+  accuracy: Array | None = None
+  ci_normal: stats.Interval | None = None
+  ci_wilson: stats.Interval | None = None
+  ticks: Array | None = None
+  cost: Array | None = None
+  output: Array | None = None
+  episode_correct: Array | None = None
+
+
+# -- checks ---------------------------------------------------------------------
+
+
+def check_prices(prices) -> np.ndarray | None:
+  """A 1-D, non-empty grid of prices in ``[0, inf]``; ``ValueError`` otherwise."""
+  shape = np.shape(prices)
+  if len(shape) != 1:
+    raise ValueError(f"prices must be a 1-D grid f[P], got shape {shape}")
+  if shape[0] == 0:
+    raise ValueError("prices must hold at least one price, got an empty grid")
+  _checks.check_nonneg("prices", prices, allow_inf=True)
+  return _checks.concrete(prices)
+
+
+def _labels_score(output, label):
+  eq = output == label
+  return jnp.all(eq) if eq.ndim else eq
+
+
+def _check_score(score, n):
+  """Splits ``score`` into (callable or None, labels or None)."""
+  if score is None or callable(score):
+    return score, None
+  labels = jnp.asarray(score)
+  if labels.ndim < 1 or labels.shape[0] != n:
+    raise ValueError(
+        f"score must be a callable score(output, problem) -> bool or a label "
+        f"array with leading axis {n} (one label per episode), got shape "
+        f"{labels.shape}")
+  return None, labels
+
+
+def choose_method(num_prices: int, *, max_ticks: int, min_ticks: int = 0,
+                  bytes_per_tick: int = 16, chunk: int = DEFAULT_CHUNK) -> str:
+  """The method ``"auto"`` picks: ``"trace"`` unless it is likely slower or too big.
+
+  Tracing costs ``max_ticks`` ticks per episode; the batch costs the mean
+  ticks at each of the P prices, at least ``max(min_ticks, 1)`` each. So
+  ``"trace"`` is chosen when ``max_ticks <= P * max(min_ticks, 1)`` and one
+  chunk's trajectory (``chunk * (max_ticks + 1) * bytes_per_tick``) fits
+  :data:`TRACE_MEMORY`; an agent whose cap is far above its mean ticks (an
+  SPRT capped at thousands of observations) goes to ``"batch"``. Pass
+  ``method=`` to :func:`front` to force either.
+  """
+  if max_ticks > num_prices * max(min_ticks, 1):
+    return "batch"
+  if chunk * (max_ticks + 1) * bytes_per_tick > TRACE_MEMORY:
+    return "batch"
+  return "trace"
+
+
+# -- the read-off -----------------------------------------------------------------
+
+
+def tick_thresholds(gain: Array, cost: Array) -> Array:
+  """``r`` with ``gain - p * cost > 0  <=>  p < r`` for every price ``p >= 0``.
+
+  ``r`` is the smallest float ``p`` with ``fl(p * cost) >= gain`` (so the
+  read-off reproduces the scheduler's floating-point comparison exactly):
+  ``gain / cost`` moved by at most two ulps. NaN gains never tick (-inf).
+
+  Args:
+    gain: f[...] ``calib(u)``.
+    cost: f[...] the next tick's cost (> 0).
+
+  Returns:
+    f[...] thresholds.
+  """
+  r = gain / cost
+  down1 = jnp.nextafter(r, -jnp.inf)
+  down2 = jnp.nextafter(down1, -jnp.inf)
+  up1 = jnp.nextafter(r, jnp.inf)
+  meets = lambda p: p * cost >= gain
+  r = jnp.where(meets(down2), down2, jnp.where(meets(down1), down1,
+                                               jnp.where(meets(r), r, up1)))
+  stops_always = jnp.isnan(gain) | jnp.isnan(r)
+  return jnp.where(stops_always, -jnp.inf, r)
+
+
+def stopping_ticks(thresholds: Array, prices: Array, *, min_ticks: int) -> Array:
+  """Stopping tick of one episode at each price, from its tick thresholds.
+
+  Args:
+    thresholds: f[T + 1] :func:`tick_thresholds` after t = 0..T ticks.
+    prices: f[P] prices (any order).
+    min_ticks: static.
+
+  Returns:
+    i32[P] in ``[min_ticks, T]``.
+  """
+  r = thresholds[min_ticks:-1]
+  if r.shape[0] == 0:
+    return jnp.full(prices.shape, min_ticks, jnp.int32)
+  running = jax.lax.cummin(r)  # non-increasing
+  # #{t: running_t > p} = #{t: -running_t < -p}; -running is non-decreasing.
+  above = jnp.searchsorted(-running, -prices, side="left", method="scan_unrolled")
+  return (min_ticks + above).astype(jnp.int32)
+
+
+def _spent(cost: Array) -> Array:
+  """f[T + 1] cost of the first t ticks, summed in the scheduler's order."""
+  def add(s, c):
+    s = s + c
+    return s, s
+  _, sums = jax.lax.scan(add, jnp.zeros((), cost.dtype), cost[:-1])
+  return jnp.concatenate([jnp.zeros(1, cost.dtype), sums])
+
+
+class _Read(NamedTuple):
+  ticks: Array  # i32[c, P]
+  cost: Array  # f[c, P]
+  output: Array  # [c, P, ...]
+  correct: Array  # bool[c, P]
+
+
+def _read_chunk(agent, calib, score, problems, keys, labels, prices, *,
+                max_ticks, min_ticks):
+  """Traces a chunk of episodes and reads every price off: :class:`_Read`."""
+  tr = jax.vmap(lambda p, k: trace(agent, p, k, max_ticks=max_ticks))(problems, keys)
+  thr = tick_thresholds(calib(tr.uncertainty), tr.cost)
+  ticks = jax.vmap(lambda r: stopping_ticks(r, prices, min_ticks=min_ticks))(thr)
+  spent = jax.vmap(_spent)(tr.cost)
+  cost = jnp.take_along_axis(spent, ticks, axis=1)
+  output = jax.vmap(lambda o, i: o[i])(tr.output, ticks)
+  correct = _score_outputs(score, output, problems, labels)
+  return _Read(ticks, cost, output, correct)
+
+
+def _score_outputs(score, output, problems, labels):
+  """bool[c, P] from outputs [c, P, ...] (labels: [c, ...] or None)."""
+  if score is not None:
+    return jax.vmap(lambda o, p: jax.vmap(lambda oo: jnp.asarray(score(oo, p), bool))(o))(
+        output, problems)
+  if labels is not None:
+    return jax.vmap(lambda o, l: jax.vmap(lambda oo: _labels_score(oo, l))(o))(output, labels)
+  return jnp.zeros(output.shape[:2], bool)
+
+
+class _Sums(NamedTuple):
+  ticks: Array  # i32[P]
+  cost: Array  # f[P]
+  correct: Array  # i32[P]
+
+
+def _sums(read: _Read, valid: Array) -> _Sums:
+  v = valid[:, None]
+  return _Sums(jnp.sum(jnp.where(v, read.ticks, 0), axis=0, dtype=jnp.int32),
+               jnp.sum(jnp.where(v, read.cost, 0), axis=0),
+               jnp.sum(v & read.correct, axis=0, dtype=jnp.int32))
+
+
+def _chunked(x, num_chunks, chunk):
+  pad = num_chunks * chunk - x.shape[0]
+  if pad:
+    x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)])
+  return x.reshape((num_chunks, chunk) + x.shape[1:])
+
+
+def _trace_and_read(agent, calib, score, problems, keys, labels, prices, valid, *,
+                    max_ticks, min_ticks, chunk, episodes):
+  """The trace-and-read method: (_Sums, per-episode _Read [N, P, ...] or None).
+
+  ``valid``: bool[N], the episodes that count in the sums (padding does not).
+  """
+  n = keys.shape[0]
+  chunk = min(chunk, n)
+  num_chunks = -(-n // chunk)
+  xs = jax.tree_util.tree_map(lambda x: _chunked(x, num_chunks, chunk),
+                              (problems, keys, labels))
+  valid = _chunked(valid, num_chunks, chunk)
+  valid = valid & (jnp.arange(num_chunks * chunk).reshape(num_chunks, chunk) < n)
+
+  def body(acc, x):
+    (p, k, l), v = x
+    read = _read_chunk(agent, calib, score, p, k, l, prices,
+                       max_ticks=max_ticks, min_ticks=min_ticks)
+    acc = jax.tree_util.tree_map(jnp.add, acc, _sums(read, v))
+    return acc, (read if episodes else None)
+
+  zero = _Sums(jnp.zeros(prices.shape, jnp.int32), jnp.zeros(prices.shape, prices.dtype),
+               jnp.zeros(prices.shape, jnp.int32))
+  total, per = jax.lax.scan(body, zero, (xs, valid))
+  if episodes:
+    per = jax.tree_util.tree_map(
+        lambda x: x.reshape((num_chunks * chunk,) + x.shape[2:])[:n], per)
+  return total, per
+
+
+def _batch(agent, calib, score, problems, keys, labels, prices, valid, *, max_ticks,
+           min_ticks, lanes, episodes):
+  """The flattened-batch method: same outputs as :func:`_trace_and_read`."""
+  n, m = keys.shape[0], prices.shape[0]
+  tile = lambda x: jnp.tile(x, (m,) + (1,) * (x.ndim - 1))
+  res = run_price_batch(agent, jax.tree_util.tree_map(tile, problems), tile(keys),
+                        jnp.repeat(prices, n), max_ticks=max_ticks,
+                        min_ticks=min_ticks, calib=calib, lanes=lanes)
+  out = jax.vmap(agent.output)(res.state)
+  to_np = lambda x: jnp.swapaxes(x.reshape((m, n) + x.shape[1:]), 0, 1)  # [n, m, ...]
+  read = _Read(to_np(res.ticks), to_np(res.cost), to_np(out), None)
+  read = read._replace(correct=_score_outputs(score, read.output, problems, labels))
+  total = _sums(read, valid)
+  return total, (read if episodes else None)
+
+
+def read_front(agent, calib, score, problems, keys, labels, prices, valid, *,
+               max_ticks, min_ticks, method, chunk, lanes, episodes):
+  """Either method on one block of episodes: (sums, per-episode reads or None).
+
+  The building block of :func:`front` and of the sharded front
+  (:func:`jaxtick.shard.front_sharded`); ``method`` is ``"trace"`` or
+  ``"batch"``; ``valid`` (bool[N]) marks the episodes that count.
+  """
+  if method == "trace":
+    return _trace_and_read(agent, calib, score, problems, keys, labels, prices, valid,
+                           max_ticks=max_ticks, min_ticks=min_ticks,
+                           chunk=chunk, episodes=episodes)
+  return _batch(agent, calib, score, problems, keys, labels, prices, valid,
+                max_ticks=max_ticks, min_ticks=min_ticks, lanes=lanes,
+                episodes=episodes)
+
+
+@functools.partial(jax.jit, static_argnames=(
+    "agent", "score", "max_ticks", "min_ticks", "method", "chunk", "lanes",
+    "episodes", "scored"))
+def _front(agent, calib, score, problems, keys, labels, prices, *, max_ticks,
+           min_ticks, method, chunk, lanes, episodes, scored):
+  prices = jnp.asarray(prices, jnp.result_type(float))
+  n = keys.shape[0]
+  total, per = read_front(agent, calib, score, problems, keys, labels, prices,
+                          jnp.ones(n, bool), max_ticks=max_ticks, min_ticks=min_ticks,
+                          method=method, chunk=chunk, lanes=lanes, episodes=episodes)
+  return assemble(prices, n, total, per, scored)
+
+
+def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
+  """A :class:`Front` from summed counts and optional per-episode reads [N, P, ...]."""
+  dtype = prices.dtype
+  fr = Front(prices, total.ticks.astype(dtype) / n, total.cost / n, total.ticks,
+             jnp.asarray(n, jnp.int32))
+  if scored:
+    fr = fr._replace(correct=total.correct, accuracy=total.correct.astype(dtype) / n,
+                     ci_normal=stats.normal_interval(total.correct, n),
+                     ci_wilson=stats.wilson_interval(total.correct, n))
+  if per is not None:
+    t = lambda x: jnp.swapaxes(x, 0, 1)
+    fr = fr._replace(ticks=t(per.ticks), cost=t(per.cost), output=t(per.output),
+                     episode_correct=t(per.correct) if scored else None)
+  return fr
+
+
+def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
+          max_ticks: int, min_ticks: int = 0, calib: CalibMap = Identity(),
+          score: Score | Array | None = None, episodes: bool = False,
+          method: str = "auto", chunk: int = DEFAULT_CHUNK,
+          lanes: int = 8192) -> Front:
+  """The price rule at every price of a grid, over the same episodes.
+
+  Equals :func:`jaxtick.run_price_batch` at each price, episode for episode
+  (stopping ticks, cost, output). Compiled once per agent, ``score`` and
+  static argument set: another grid or batch of the same shapes reuses it
+  (pass the same ``agent`` and ``score`` objects, not new lambdas).
+
+  Args:
+    agent: the Tick agent (hashable: a NamedTuple of functions).
+    problems: a stacked pytree of N episodes (leading axis N).
+    keys: N PRNG keys.
+    prices: f[P] prices in ``[0, inf]`` (any order, repeats allowed).
+    max_ticks, min_ticks: static tick bounds, as in :func:`jaxtick.run_price`.
+    calib: calibration map (a pytree; its parameters are traced).
+    score: ``score(output, problem) -> bool[]`` or a label array [N, ...]
+      (correct iff the output equals the label), or ``None`` (no counts).
+    episodes: also return per-episode ticks, cost, outputs (and scores).
+    method: ``"trace"`` (trace once, read every price), ``"batch"``
+      (flattened lane-refilled batch) or ``"auto"`` (:func:`choose_method`).
+    chunk: episodes traced at once (``"trace"``).
+    lanes: lanes of the batch (``"batch"``).
+
+  Returns:
+    A :class:`Front`.
+  """
+  n, fn, labels, method = prepare(problems, keys, prices, max_ticks=max_ticks,
+                                  min_ticks=min_ticks, score=score, method=method,
+                                  chunk=chunk)
+  return _front(agent, calib, fn, problems, keys, labels, prices,
+                max_ticks=max_ticks, min_ticks=min_ticks, method=method,
+                chunk=chunk, lanes=lanes, episodes=episodes,
+                scored=score is not None)
+
+
+def prepare(problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk):
+  """Checks :func:`front`'s arguments: (n, score fn, labels [N, ...], method)."""
+  _checks.check_ticks(min_ticks, max_ticks)
+  n = _checks.check_batch(problems, keys)
+  check_prices(prices)
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+  if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+    raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+  fn, labels = _check_score(score, n)
+  if method == "auto":
+    method = choose_method(np.shape(prices)[0], max_ticks=max_ticks,
+                           min_ticks=min_ticks, chunk=min(chunk, n))
+  return n, fn, jnp.zeros(n, bool) if labels is None else labels, method
+
+
+# -- utilities --------------------------------------------------------------------
+
+
+def pareto_mask(cost: Array, value: Array) -> Array:
+  """bool[P]: points not dominated by another (less or equal cost, more or equal value).
+
+  Of several identical points only the first is kept. Jit-compatible.
+
+  Args:
+    cost: f[P] mean cost (lower is better).
+    value: f[P] accuracy or correct counts (higher is better).
+  """
+  c, v = jnp.asarray(cost), jnp.asarray(value)
+  if c.ndim != 1 or c.shape != v.shape:
+    raise ValueError(f"cost and value must be 1-D of the same length, got "
+                     f"{c.shape} and {v.shape}")
+  cj, ci = c[None, :], c[:, None]
+  vj, vi = v[None, :], v[:, None]
+  better = (cj <= ci) & (vj >= vi) & ((cj < ci) | (vj > vi))
+  idx = jnp.arange(c.shape[0])
+  same_before = (cj == ci) & (vj == vi) & (idx[None, :] < idx[:, None])
+  return ~jnp.any(better | same_before, axis=1)
+
+
+def pareto_indices(cost, value) -> np.ndarray:
+  """Indices of :func:`pareto_mask`'s points, by increasing cost (NumPy; not traceable)."""
+  mask = np.asarray(pareto_mask(cost, value))
+  idx = np.nonzero(mask)[0]
+  return idx[np.argsort(np.asarray(cost)[idx], kind="stable")]
+
+
+class Matched(NamedTuple):
+  """Accuracy at a target mean cost.
+
+  Attributes:
+    cost: f[] the mean cost reached (interpolated, or at the price found).
+    correct: f[] correct count (interpolated: a mixture of two prices'
+      counts; by price: an integer count).
+    accuracy: f[] ``correct / N``.
+    ci_normal, ci_wilson: 95% intervals.
+    price: f[] the price (by price search; interpolated: the weight-mixed
+      price pair's lower end).
+    weight: f[] weight on the cheaper of the two front points (1 when one
+      point meets the target exactly).
+  """
+
+  cost: Array
+  correct: Array
+  accuracy: Array
+  ci_normal: stats.Interval
+  ci_wilson: stats.Interval
+  price: Array
+  weight: Array
+
+
+def _on_front(fr: Front):
+  if fr.correct is None:
+    raise ValueError("the front has no counts: call front(..., score=...)")
+  idx = pareto_indices(fr.mean_cost, fr.correct)
+  return (np.asarray(fr.mean_cost, np.float64)[idx],
+          np.asarray(fr.correct, np.float64)[idx], np.asarray(fr.prices)[idx],
+          int(fr.num_episodes))
+
+
+def area(fr: Front, *, normalise: bool = True) -> dict:
+  """Area under the accuracy--mean-cost curve of the front's Pareto points.
+
+  Trapezoids between consecutive Pareto points (by cost); ``normalise``
+  divides by the cost range, giving the curve's mean accuracy over it. The
+  band integrates the pointwise Wilson limits (a band, not a simultaneous
+  confidence interval).
+
+  Returns:
+    ``{"area", "wilson_lo", "wilson_hi", "cost_lo", "cost_hi", "points"}``.
+  """
+  cost, correct, _, n = _on_front(fr)
+  lo, hi = (np.asarray(x, np.float64) for x in stats.wilson_interval(correct, n))
+  width = cost[-1] - cost[0]
+  def integrate(y):
+    if len(cost) < 2 or width == 0:
+      return float(y[0]) if normalise else 0.0
+    a = float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(cost)))
+    return a / width if normalise else a
+  return {"area": integrate(correct / n), "wilson_lo": integrate(lo),
+          "wilson_hi": integrate(hi), "cost_lo": float(cost[0]),
+          "cost_hi": float(cost[-1]), "points": int(len(cost))}
+
+
+def accuracy_at_cost(fr: Front, target: float) -> Matched:
+  """Accuracy at mean cost ``target``, interpolated between Pareto points.
+
+  Mixing the two Pareto prices around ``target`` (with weight ``w`` on the
+  cheaper) spends exactly ``target`` on average and is right on
+  ``w k_lo + (1 - w) k_hi`` episodes in expectation; the intervals treat that
+  as a count out of N.
+
+  Raises:
+    ValueError: ``target`` outside the front's mean costs.
+  """
+  cost, correct, prices, n = _on_front(fr)
+  t = float(target)
+  if not cost[0] - 1e-12 <= t <= cost[-1] + 1e-12:
+    raise ValueError(f"target mean cost {t!r} is outside the front's range "
+                     f"[{cost[0]!r}, {cost[-1]!r}]")
+  j = int(np.clip(np.searchsorted(cost, t, side="left"), 0, len(cost) - 1))
+  if cost[j] == t or j == 0:
+    w, k, price = 1.0, correct[j], prices[j]
+  else:
+    w = (cost[j] - t) / (cost[j] - cost[j - 1])
+    k, price = w * correct[j - 1] + (1 - w) * correct[j], prices[j - 1]
+  return _matched(t, k, n, price, w)
+
+
+def _matched(cost, k, n, price, w) -> Matched:
+  with jax.enable_x64(True):
+    return Matched(np.float64(cost), np.float64(k), np.float64(k / n),
+                   stats.Interval(*map(np.float64, stats.normal_interval(k, n))),
+                   stats.Interval(*map(np.float64, stats.wilson_interval(k, n))),
+                   np.float64(price), np.float64(w))
+
+
+class PricePoint(NamedTuple):
+  """The hard rule at the price found for a target (:func:`matched_price`).
+
+  Attributes:
+    matched: :class:`Matched` at that price (integer counts).
+    front: the one-price :class:`Front` with per-episode results, for paired
+      tests (:func:`mcnemar_at_cost`).
+  """
+
+  matched: Matched
+  front: Front
+
+
+@functools.partial(jax.jit, static_argnames=("agent", "max_ticks"))
+def _trajectories(agent, calib, problems, keys, *, max_ticks):
+  """Per-episode tick thresholds f[N, T + 1] and cost spent f[N, T + 1]."""
+  tr = jax.vmap(lambda p, k: trace(agent, p, k, max_ticks=max_ticks))(problems, keys)
+  return tick_thresholds(calib(tr.uncertainty), tr.cost), jax.vmap(_spent)(tr.cost)
+
+
+@functools.partial(jax.jit, static_argnames=("min_ticks", "num_iters"))
+def _search(thr, spent, target, *, min_ticks, num_iters):
+  """Bisection on the read-off mean cost: (price, mean cost at it)."""
+  from jaxtick.schedule import bisect_price
+  finite = jnp.where(jnp.isfinite(thr), thr, 0.0)
+  hi = jnp.nextafter(jnp.maximum(jnp.max(finite), 0.0), jnp.inf) * 2 + 1
+  def mean_cost(lam):
+    ticks = jax.vmap(lambda r: stopping_ticks(r, jnp.reshape(lam, (1,)), min_ticks=min_ticks))(thr)
+    return jnp.mean(jnp.take_along_axis(spent, ticks, axis=1))
+  found = bisect_price(mean_cost, target, 0.0, hi, num_iters=num_iters)
+  at_inf = mean_cost(jnp.inf)
+  use_inf = found.cost > target  # only price inf meets it (thresholds +inf)
+  return jnp.where(use_inf, jnp.inf, found.price), jnp.where(use_inf, at_inf, found.cost)
+
+
+def matched_price(agent: Agent, problems: Problem, keys: PRNGKey, target, *,
+                  max_ticks: int, min_ticks: int = 0, calib: CalibMap = Identity(),
+                  score: Score | Array, num_iters: int = 40) -> PricePoint:
+  """The hard rule's price for mean cost ``target`` (bisection), and its accuracy.
+
+  Traces the episodes once and bisects (:func:`jaxtick.bisect_price`, 
+  ``num_iters`` halvings) on the mean cost read off the trajectories, which
+  is the hard rule's mean cost exactly; returns the smallest price found whose
+  mean cost is at most ``target``, with its one-price front (per-episode
+  results, for :func:`mcnemar_at_cost`). Memory O(N max_ticks).
+
+  Raises:
+    ValueError: ``target`` below the mean cost at price ``inf`` or above the
+      one at price 0 (unreachable).
+  """
+  _checks.check_ticks(min_ticks, max_ticks)
+  n = _checks.check_batch(problems, keys)
+  _checks.check_nonneg("target", target)
+  _check_score(score, n)
+  thr, spent = _trajectories(agent, calib, problems, keys, max_ticks=max_ticks)
+  ends = jax.vmap(lambda r: stopping_ticks(r, jnp.array([0.0, jnp.inf], thr.dtype),
+                                           min_ticks=min_ticks))(thr)
+  c0, cinf = (float(x) for x in jnp.mean(jnp.take_along_axis(spent, ends, axis=1), axis=0))
+  if not cinf - 1e-9 <= float(target) <= c0 + 1e-9:
+    raise ValueError(f"target mean cost {float(target)!r} is not reachable: the "
+                     f"price rule spends between {cinf!r} (price inf) and {c0!r} "
+                     f"(price 0) per episode")
+  price, _ = _search(thr, spent, jnp.asarray(target, thr.dtype), min_ticks=min_ticks,
+                     num_iters=num_iters)
+  fr = front(agent, problems, keys, jnp.reshape(price, (1,)), max_ticks=max_ticks,
+             min_ticks=min_ticks, calib=calib, score=score, episodes=True,
+             method="trace")
+  m = _matched(float(fr.mean_cost[0]), float(fr.correct[0]), n, float(price), 1.0)
+  return PricePoint(m, fr)
+
+
+def mcnemar_at_cost(a: PricePoint | Front, b: PricePoint | Front) -> stats.McNemar:
+  """Exact McNemar test of two arms on the same episodes, each at one price.
+
+  Args:
+    a, b: :class:`PricePoint` or one-price :class:`Front` with per-episode
+      scores (``episodes=True``), over the same episodes in the same order.
+  """
+  ca, cb = (x.front if isinstance(x, PricePoint) else x for x in (a, b))
+  for name, c in (("a", ca), ("b", cb)):
+    if c.episode_correct is None or c.episode_correct.shape[0] != 1:
+      raise ValueError(f"{name} must be one price with per-episode scores "
+                       "(front(..., score=..., episodes=True) at one price)")
+  if ca.episode_correct.shape != cb.episode_correct.shape:
+    raise ValueError("the two arms must cover the same episodes, got "
+                     f"{ca.episode_correct.shape[1]} and {cb.episode_correct.shape[1]}")
+  with jax.enable_x64(True):
+    return stats.mcnemar(np.asarray(ca.episode_correct[0]), np.asarray(cb.episode_correct[0]))
+
+
+class _CallableModule(types.ModuleType):
+  """``jaxtick.front`` is this module and also callable as :func:`front`.
+
+  So ``jt.front(agent, ...)`` computes a front while ``jt.front.pareto_mask``
+  and ``import jaxtick.front`` still reach the module: the function does not
+  shadow its module.
+  """
+
+  def __call__(self, *args, **kwargs) -> Front:
+    return front(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
