@@ -4,7 +4,7 @@ One Tick API (:class:`Agent`) for every compute consumer, one set of
 schedulers (price rule, budget rule, price search) for all of them.
 """
 
-from jaxtick import agents, models, problems, rng, signals, soft, stats
+from jaxtick import agents, alloc, models, problems, rng, signals, soft, stats
 from jaxtick import front  # a callable module: jt.front(...) is front.front(...)
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
@@ -23,7 +23,7 @@ from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agent", "BudgetResult", "Front", "Matched", "PricePoint", "accuracy_at_cost",
+    "Agent", "BudgetResult", "Front", "Matched", "PricePoint", "accuracy_at_cost", "alloc",
     "area", "front", "matched_price", "mcnemar_at_cost", "pareto_indices",
     "pareto_mask", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",

@@ -88,7 +88,7 @@ class Experiment(NamedTuple):
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
-EXTRA_MODULES = ("sims.coin",)
+EXTRA_MODULES = ("sims.coin", "sims.bandit")
 
 
 # Module -> the distribution that provides it (all in the package's ``sims`` extra).

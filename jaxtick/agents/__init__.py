@@ -1,11 +1,11 @@
 """Tick agents: one module per compute consumer.
 
-``coin``, ``exit_heads`` and ``mcts`` are callable modules: ``coin()`` builds
+``coin``, ``exit_heads``, ``mcts`` and ``sampler`` are callable modules: ``coin()`` builds
 the agent and ``coin.CoinState`` reaches the module (no factory shadows its
 module).
 """
 
-from jaxtick.agents import coin, exit_heads, mcts
+from jaxtick.agents import coin, exit_heads, mcts, sampler
 from jaxtick.agents.coin import CoinState
 from jaxtick.agents.exit_heads import (ExitState, HeadSignals, HeadSource,
                                         Sweep, exit_heads_used,
@@ -16,6 +16,7 @@ from jaxtick.agents.sequential import (GapTestState, SPRTState, gap_test,
                                         sprt, wald_asn, wald_error_bounds,
                                         wald_oc, wald_thresholds)
 from jaxtick.agents.mcts import Environment, MctsState
+from jaxtick.agents.sampler import SamplerState, output_correct
 
 __all__ = ["CoinState", "coin"]
 __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
@@ -24,3 +25,4 @@ __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
 __all__ += ["Environment", "MctsState", "mcts"]
 __all__ += ["GapTestState", "SPRTState", "gap_test", "sprt", "wald_asn",
             "wald_error_bounds", "wald_oc", "wald_thresholds"]
+__all__ += ["SamplerState", "output_correct", "sampler"]
