@@ -1,3 +1,3 @@
 """Allocation of test-time compute across a pool of queries (the LLM seeds)."""
 
-from jaxtick.alloc import lagrangian, mlp, strategies
+from jaxtick.alloc import lagrangian, mlp, probe, strategies, utility

@@ -232,12 +232,13 @@ def fit_imitation(key: Array, features: Array, actions: Array, num_actions: int,
   params = mlp.init(key, (x.shape[1], hidden, num_actions))
   xs, ys = jnp.asarray((x - mu) / sd), jnp.asarray(a)
 
-  def loss(p):
-    logits = mlp.apply(p, xs)
+  def loss(p, rows):
+    logits = mlp.apply(p, xs[rows])
     l2 = sum(jnp.sum(w ** 2) for w, _ in p)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, ys).mean() + weight_decay * l2
+    return optax.softmax_cross_entropy_with_integer_labels(logits, ys[rows]).mean() + weight_decay * l2
 
-  params, _ = mlp.fit(loss, params, steps=steps, learning_rate=learning_rate)
+  params, _ = mlp.fit(loss, params, steps=steps, num_rows=x.shape[0],
+                      learning_rate=learning_rate)
   return {"mlp": params, "mu": jnp.asarray(mu), "sd": jnp.asarray(sd)}
 
 

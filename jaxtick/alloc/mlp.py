@@ -28,26 +28,37 @@ def apply(params: Params, x: Array) -> Array:
   return x @ w + b
 
 
-def fit(loss: Callable[[Params], Array], params: Params, *, steps: int,
-        learning_rate: float = 1e-3) -> tuple[Params, Array]:
-  """Minimises ``loss(params)`` by Adam, full batch; returns ``(params, losses f[steps])``."""
+def fit(loss: Callable[[Params, Array], Array], params: Params, *, steps: int,
+        num_rows: int, learning_rate: float = 1e-3, batch_size: int | None = None,
+        key: Array | None = None) -> tuple[Params, Array]:
+  """Minimises ``loss(params, rows)`` by Adam; returns ``(params, losses f[steps])``.
+
+  ``rows`` is i32[b]: every row (``batch_size=None``, full batch) or a
+  uniform minibatch of ``batch_size`` of the ``num_rows`` rows, drawn from
+  ``key`` at each step.
+  """
   if not isinstance(steps, (int, np.integer)) or steps < 1:
     raise ValueError(f"steps must be a positive int, got {steps!r}")
   if not (np.isfinite(learning_rate) and learning_rate > 0):
     raise ValueError(f"learning_rate must be finite and > 0, got {learning_rate!r}")
+  if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+    raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
   opt = optax.adam(learning_rate)
+  keys = jax.random.split(jax.random.key(0) if key is None else key, steps)
 
   @jax.jit
-  def run(params):
-    def step(carry, _):
+  def run(params, keys):
+    def step(carry, k):
       params, state = carry
-      value, grad = jax.value_and_grad(loss)(params)
+      rows = (jnp.arange(num_rows) if batch_size is None
+              else jax.random.randint(k, (batch_size,), 0, num_rows))
+      value, grad = jax.value_and_grad(loss)(params, rows)
       updates, state = opt.update(grad, state, params)
       return (optax.apply_updates(params, updates), state), value
-    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), None, length=steps)
+    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), keys)
     return params, losses
 
-  return run(params)
+  return run(params, keys)
 
 
 def check_features(name: str, x) -> np.ndarray:
