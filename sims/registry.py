@@ -70,7 +70,7 @@ class Experiment(NamedTuple):
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
-EXTRA_MODULES = ("sims.coin",)
+EXTRA_MODULES = ("sims.coin", "sims.routing", "sims.lagrangian")
 
 
 def register(name: str, title: str, *, render=None, figures=None):

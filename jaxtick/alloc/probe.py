@@ -146,6 +146,7 @@ class CalibrationReport(NamedTuple):
 def calibration_report(key: Array, pred: Array, outcome: Array, *,
                        num_boot: int = 500, num_bins: int = 15) -> CalibrationReport:
   """ECE and Brier of ``pred`` f[Q, S] against ``outcome`` f[Q, S], with intervals."""
+  pred, outcome = jnp.asarray(pred), jnp.asarray(outcome)
   q = pred.shape[0]
 
   def one(k):

@@ -229,8 +229,14 @@ def best_of_n_success(p: Array, n: int, oracle: RewardOracle = GROUND_TRUTH) -> 
     hit = jnp.where(r > 0, p * (1 - c) / jnp.where(r > 0, r, 1.0), 0.0)
     miss = jnp.where(r < 1, p * c / jnp.where(r < 1, 1 - r, 1.0), 0.0)
     return (1 - none) * hit + none * miss
-  t1 = jnp.asarray(top1_table(oracle, n), jnp.float32)
-  return _binom_pmf(n, p, n) @ t1
+  return _mix(p, jnp.asarray(top1_table(oracle, n), jnp.float32))
+
+
+@jax.jit
+def _mix(p, table):
+  """f[Q]: sum_G Binomial(G; n, p) table[G], n = len(table) - 1."""
+  n = table.shape[0] - 1
+  return _binom_pmf(n, p, n) @ table
 
 
 def majority_success(answer_probs: Array, n: int) -> Array:
@@ -297,13 +303,18 @@ def _majority(answer_probs: Array, n: int) -> Array:
 def beam_success(p: Array, width: int, branch: int, depth: int,
                  oracle: RewardOracle) -> Array:
   """f[Q]: P(beam search (width, branch, depth) with PRM ``oracle`` is correct)."""
-  p = jnp.asarray(p, jnp.float32)
-  g = jnp.where(p > 0, p ** (1.0 / depth), 0.0)
   n = width * branch
-  sel = jnp.asarray(selection_table(oracle, n, width), jnp.float32)    # [G, H]
-  t1 = jnp.asarray(top1_table(oracle, n), jnp.float32)                 # [G]
+  return _beam(jnp.asarray(p, jnp.float32), jnp.asarray(selection_table(oracle, n, width), jnp.float32),
+               jnp.asarray(top1_table(oracle, n), jnp.float32), branch, depth)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _beam(p, sel, t1, branch, depth):
+  """The Markov chain on the number of correct kept beams (sel: [G, H], t1: [G])."""
+  width = sel.shape[1] - 1
+  n = width * branch
+  g = jnp.where(p > 0, p ** (1.0 / depth), 0.0)
   j = jnp.arange(width + 1)
-  # trans[q, j, G]: Binomial(j * branch, g_q).
   trans = _binom_pmf(j[None, :] * branch, g[:, None], n)              # [Q, J, G]
   state = jnp.zeros((p.shape[0], width + 1)).at[:, width].set(1.0)
   for _ in range(depth - 1):
