@@ -4,7 +4,7 @@ One Tick API (:class:`Agent`) for every compute consumer, one set of
 schedulers (price rule, budget rule, price search) for all of them.
 """
 
-from jaxtick import agents, models, problems, rng, signals, soft, stats
+from jaxtick import agents, alloc, models, problems, rng, signals, soft, stats
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
                                fit_platt)
@@ -18,7 +18,7 @@ from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agent", "BudgetResult", "episode_mesh", "run_price_sharded", "Identity", "Isotonic", "Platt", "PriceResult",
+    "Agent", "BudgetResult", "alloc", "episode_mesh", "run_price_sharded", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
     "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",

@@ -10,6 +10,7 @@ from jaxtick.agents.sequential import (GapTestState, SPRTState, gap_test,
                                         sprt, wald_asn, wald_error_bounds,
                                         wald_oc, wald_thresholds)
 from jaxtick.agents.mcts import Environment, MctsState, mcts
+from jaxtick.agents.sampler import SamplerState, output_correct, sampler
 
 __all__ = ["CoinState", "coin"]
 __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
@@ -18,3 +19,4 @@ __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
 __all__ += ["Environment", "MctsState", "mcts"]
 __all__ += ["GapTestState", "SPRTState", "gap_test", "sprt", "wald_asn",
             "wald_error_bounds", "wald_oc", "wald_thresholds"]
+__all__ += ["SamplerState", "output_correct", "sampler"]

@@ -10,6 +10,12 @@ from jaxtick.problems.streams import (bernoulli_pairs, gaussian_pairs,
 from jaxtick.problems.pools import (GROUND_TRUTH, PoolMixture, QueryPool,
                                     Responses, RewardOracle, prm_oracle,
                                     query_pool, response, sample_responses)
+from jaxtick.problems import logs
+from jaxtick.problems.logs import (ReplayPool, SampleLog, example_log,
+                                   example_log_path, load_jsonl, load_lm_eval,
+                                   load_npz, load_search_and_learn,
+                                   replay_pool, replay_response, save_jsonl,
+                                   save_npz)
 from jaxtick.problems.game_trees import (GameNode, GameTree, GameTreeSolution,
                                          game_tree_env, game_tree_leaf_values,
                                          game_tree_problems, game_tree_return_var,
@@ -26,3 +32,6 @@ __all__ += ["bernoulli_pairs", "gaussian_pairs", "hypothesis_problems",
 __all__ += ["GROUND_TRUTH", "PoolMixture", "QueryPool", "Responses",
             "RewardOracle", "prm_oracle", "query_pool", "response",
             "sample_responses"]
+__all__ += ["ReplayPool", "SampleLog", "example_log", "example_log_path",
+            "load_jsonl", "load_lm_eval", "load_npz", "load_search_and_learn",
+            "logs", "replay_pool", "replay_response", "save_jsonl", "save_npz"]

@@ -1,0 +1,169 @@
+"""Repeated sampling of one LLM query as a Tick agent: best-of-N or majority vote.
+
+The agent closes over a pool of queries (a generator
+:class:`jaxtick.problems.QueryPool` with its reward oracle, or a logged
+:class:`jaxtick.problems.ReplayPool`); the *problem* is a query index
+(i32[]). One tick draws the query's next response, response ``j = ticks so
+far``, under the pools' key contract (so the tick key is not used, and the
+agent sees the same responses as :func:`jaxtick.alloc.allocate`).
+
+* ``uncertainty``: ``signal="reward"``: ``1 - best reward so far`` (1 before
+  any response); ``signal="entropy"``: entropy (nats) of the answers so far
+  (``log A`` before any response).
+* ``output``: ``"best"``: the answer of the highest-reward response (earliest
+  among ties); ``"majority"``: the most frequent answer (earliest seen among
+  ties). :func:`output_correct` says whether it is correct.
+* ``cost``: 1 per response, or (``cost="tokens"``) the mean tokens of the
+  responses so far (``initial_tokens`` before the first).
+
+A replay query whose log is used up is *exhausted*: a tick then changes
+nothing, uncertainty is 0 and cost is +inf, so the price rule stops it; it is
+never handed an earlier sample again.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtick.api import Agent, Array
+from jaxtick.problems import logs, pools
+
+
+class SamplerState(NamedTuple):
+  """One query's responses so far.
+
+  Attributes:
+    query: i32[] the query index.
+    n: i32[] responses drawn.
+    tokens: f32[] tokens used.
+    best_reward: f32[] highest reward (-inf before any response).
+    best_answer: i32[] answer of that response (-1 before any).
+    best_correct: bool[] that response is correct.
+    covered: bool[] some response was correct.
+    counts: i32[A] answers seen, per answer id.
+    first_seen: i32[A] response index where each answer first appeared.
+    first_correct: bool[A] whether that answer is correct.
+    limit: i32[] responses available (replay: the logged count; else 2**30).
+  """
+
+  query: Array
+  n: Array
+  tokens: Array
+  best_reward: Array
+  best_answer: Array
+  best_correct: Array
+  covered: Array
+  counts: Array
+  first_seen: Array
+  first_correct: Array
+  limit: Array
+
+
+def _majority(state):
+  top = jnp.max(state.counts)
+  fs = jnp.where((state.counts == top) & (state.counts > 0), state.first_seen,
+                 jnp.iinfo(jnp.int32).max)
+  a = jnp.argmin(fs)
+  return jnp.where(state.n > 0, a, -1).astype(jnp.int32), state.first_correct[a] & (state.n > 0)
+
+
+def output_correct(state: SamplerState, output: str = "best") -> Array:
+  """bool[]: the agent's output (``"best"`` or ``"majority"``) is correct."""
+  return state.best_correct if output == "best" else _majority(state)[1]
+
+
+def sampler(pool, *, oracle: pools.RewardOracle = pools.GROUND_TRUTH,
+            signal: str = "reward", output: str = "best", cost: str = "samples",
+            initial_tokens: float = 500.0) -> Agent:
+  """A Tick agent sampling one query of ``pool`` (see the module docstring).
+
+  Args:
+    pool: a ``QueryPool`` (with ``oracle``) or a ``ReplayPool``.
+    oracle: the reward oracle of a generator pool (ignored for replay).
+    signal: ``"reward"`` or ``"entropy"``.
+    output: ``"best"`` or ``"majority"``.
+    cost: ``"samples"`` or ``"tokens"``.
+    initial_tokens: cost of the first response when ``cost="tokens"`` (> 0).
+  """
+  if signal not in ("reward", "entropy"):
+    raise ValueError(f"signal must be 'reward' or 'entropy', got {signal!r}")
+  if output not in ("best", "majority"):
+    raise ValueError(f"output must be 'best' or 'majority', got {output!r}")
+  if cost not in ("samples", "tokens"):
+    raise ValueError(f"cost must be 'samples' or 'tokens', got {cost!r}")
+  if not (np.isfinite(initial_tokens) and initial_tokens > 0):
+    raise ValueError(f"initial_tokens must be finite and > 0, got {initial_tokens!r}")
+  if isinstance(pool, logs.ReplayPool):
+    num_answers = max(int(np.max(np.asarray(pool.answer), initial=-1)) + 1, 1)
+
+    def draw(x, j):
+      return logs.replay_response(pool, x, j)
+
+    def limit(x):
+      return pool.count[x]
+  elif isinstance(pool, pools.QueryPool):
+    pools._check_oracle(oracle)
+    num_answers = pool.answer_probs.shape[1]
+
+    def draw(x, j):
+      a, t, r = pools.response(pool, x, j, oracle)
+      return a, t, r, a == 0, jnp.ones((), bool)
+
+    def limit(x):
+      return jnp.int32(2 ** 30)
+  else:
+    raise ValueError(f"pool must be a QueryPool or a ReplayPool, got {type(pool).__name__}")
+  ids = jnp.arange(num_answers, dtype=jnp.int32)
+
+  def init(query, key):
+    del key
+    z = jnp.zeros((), jnp.int32)
+    return SamplerState(
+        query=jnp.asarray(query, jnp.int32), n=z, tokens=jnp.zeros((), jnp.float32),
+        best_reward=jnp.full((), -jnp.inf, jnp.float32), best_answer=z - 1,
+        best_correct=jnp.zeros((), bool), covered=jnp.zeros((), bool),
+        counts=jnp.zeros(num_answers, jnp.int32),
+        first_seen=jnp.zeros(num_answers, jnp.int32),
+        first_correct=jnp.zeros(num_answers, bool),
+        limit=jnp.asarray(limit(query), jnp.int32))
+
+  def tick(s, key):
+    del key   # the key contract: response n of the query
+    a, t, r, c, valid = draw(s.query, s.n)
+    valid = valid & (s.n < s.limit)
+    improve = valid & (r > s.best_reward)
+    hit = valid & (ids == a)
+    new = hit & (s.counts == 0)
+    return s._replace(
+        n=s.n + valid.astype(jnp.int32), tokens=s.tokens + jnp.where(valid, t, 0.0),
+        best_reward=jnp.where(improve, r, s.best_reward),
+        best_answer=jnp.where(improve, a, s.best_answer),
+        best_correct=jnp.where(improve, c, s.best_correct),
+        covered=s.covered | (valid & c), counts=s.counts + hit.astype(jnp.int32),
+        first_seen=jnp.where(new, s.n, s.first_seen),
+        first_correct=jnp.where(new, c, s.first_correct))
+
+  def uncertainty(s):
+    if signal == "reward":
+      u = jnp.where(s.n > 0, 1.0 - s.best_reward, 1.0)
+    else:
+      nf = jnp.maximum(s.n, 1).astype(jnp.float32)
+      p = s.counts / nf
+      h = -jnp.sum(jnp.where(s.counts > 0, p * jnp.log(jnp.where(s.counts > 0, p, 1.0)), 0.0))
+      u = jnp.where(s.n > 0, h, jnp.log(float(num_answers)))
+    return jnp.where(s.n >= s.limit, 0.0, u).astype(jnp.float32)
+
+  def output_fn(s):
+    return s.best_answer if output == "best" else _majority(s)[0]
+
+  def cost_fn(s):
+    if cost == "samples":
+      c = jnp.ones((), jnp.float32)
+    else:
+      c = jnp.where(s.n > 0, s.tokens / jnp.maximum(s.n, 1), initial_tokens)
+    return jnp.where(s.n >= s.limit, jnp.inf, c).astype(jnp.float32)
+
+  return Agent(init, tick, uncertainty, output_fn, cost_fn)
