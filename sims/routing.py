@@ -31,7 +31,7 @@ import numpy as np
 from jaxtick.alloc import probe as pb
 from jaxtick.alloc import strategies as st
 from jaxtick.alloc import utility as ut
-from jaxtick.problems import pools
+from jaxtick.problems import logs, pools
 from sims import registry, report
 
 ORACLE = pools.prm_oracle(0.1)
@@ -48,8 +48,8 @@ def _split(key, q):
 
 
 def _calib(key, pred, outcome, acc) -> dict:
-  r_out = pb.calibration_report(key, pred, outcome)
-  r_acc = pb.calibration_report(key, pred, acc)
+  r_out = pb.calibration_report(key, pred, outcome, num_boot=200)
+  r_acc = pb.calibration_report(key, pred, acc, num_boot=200)
   f = lambda r: {"ece": float(r.ece), "ece_ci": np.asarray(r.ece_ci).tolist(),
                  "brier": float(r.brier), "brier_ci": np.asarray(r.brier_ci).tolist()}
   return {"vs_one_run": f(r_out), "vs_exact_accuracy": f(r_acc)}
@@ -81,18 +81,18 @@ def _matched(cost_front, acc_rows, static_cost, static_acc_rows):
                                                       float(per_q.mean() + 1.96 * se)]}
 
 
+@jax.jit
 def _choices(acc, tok, lat, lam_t, lam_l, t_acc):
-  """f[G, Q]: per-query true accuracy of the router's choice along a price line."""
-  return np.stack([np.asarray(t_acc)[np.arange(t_acc.shape[0]),
-                                     np.asarray(ut.route(acc, tok, lat, lt, ll))]
-                   for lt, ll in zip(lam_t, lam_l)])
+  """f[G, Q]: per-query true accuracy of the router's choice along a price line
+  (the same argmax as :func:`jaxtick.alloc.utility.route`, for G prices at once)."""
+  ch = jax.vmap(lambda a, b: jnp.argmax(acc - a * tok - b * lat, axis=1))(lam_t, lam_l)
+  return jnp.take_along_axis(jnp.broadcast_to(t_acc, (lam_t.shape[0],) + t_acc.shape),
+                             ch[..., None], 2)[..., 0]
 
 
-def experiment(key, pool, feats, config, *, steps) -> dict:
-  strats = st.make_strategies()
+def experiment(key, tab, strats, feats, config, *, steps) -> dict:
+  """Everything after the strategy table and the features (the replay reuses it)."""
   names = strats.names
-  config.progress(f"routing: exact tables for {pool.p.shape[0]} queries x {len(names)} strategies")
-  tab = st.evaluate(pool, strats, ORACLE, COST_MODEL)
   acc, tok, lat = (np.asarray(t, np.float32) for t in tab)
   x = np.asarray(feats, np.float32)
   g = st.strategy_features(strats)
@@ -125,8 +125,8 @@ def experiment(key, pool, feats, config, *, steps) -> dict:
     fr = ut.route_grid(a, tk, lt, LAM_T, LAM_L, t_acc, t_tok, t_lat)
     fronts[name] = {k: np.asarray(v).tolist() for k, v in fr._asdict().items()}
     # Matched tokens on the lam_L = 0 line, matched latency on the lam_T = 0 line.
-    line_t = _choices(a, tk, lt, LAM_T, np.zeros_like(LAM_T), t_acc)
-    line_l = _choices(a, tk, lt, np.zeros_like(LAM_L), LAM_L, t_acc)
+    line_t = np.asarray(_choices(a, tk, lt, LAM_T, np.zeros_like(LAM_T), t_acc))
+    line_l = np.asarray(_choices(a, tk, lt, np.zeros_like(LAM_L), LAM_L, t_acc))
     ft, fl = np.asarray(fr.tokens[:, 0]), np.asarray(fr.latency[0, :])
     matched[name] = {
         s: {"tokens": _matched(ft, line_t, float(static.tokens[i]), t_acc[:, i]),
@@ -154,7 +154,19 @@ def run(config: registry.Config) -> dict:
   kp, kf, ke = jax.random.split(key, 3)
   pool = pools.query_pool(kp, q)
   feats = st.query_features(kf, pool, noise=0.5)
-  out = experiment(ke, pool, feats, config, steps=300 if config.quick else 2000)
+  strats = st.make_strategies()
+  config.progress(f"routing: exact tables for {q} queries x {len(strats.n)} strategies")
+  tab = st.evaluate(pool, strats, ORACLE, COST_MODEL)
+  out = experiment(ke, tab, strats, feats, config, steps=300 if config.quick else 2000)
+  # The example log of the logged-samples loader, replayed: plug-in tables
+  # (no beam search: a log of whole completions has no step scores).
+  log = logs.example_log()
+  config.progress(f"routing: replaying the example log ({log.count.size} queries)")
+  rs = st.make_strategies(beams=())
+  rt = st.replay_table(log, rs, COST_MODEL)
+  feats_log = (np.ones((log.count.size, 1), np.float32) if log.features is None
+               else np.asarray(log.features, np.float32))
+  out["replay"] = experiment(jax.random.fold_in(ke, 7), rt, rs, feats_log, config, steps=300)
   out["features"] = {"noise": 0.5, "signal_dims": 8, "nuisance_dims": 8}
   return out
 
@@ -194,7 +206,9 @@ def render(m: dict) -> str:
     if i % 4 == 0 or i == len(m["lam_l"]) - 1:
       lines.append(f"  lam_L={ll!r}: " + ", ".join(f"{k} {v[i]!r}" for k, v in m["family_share_vs_lam_l"].items()))
   if "replay" in m:
-    lines.append("replay of the example log:\n" + report.render_generic(m["replay"], 1))
+    lines.append("replay of the example log (plug-in tables from the logged samples; "
+                 "the log's one feature is the difficulty level):")
+    lines.append(render(m["replay"]))
   return "\n".join(lines)
 
 

@@ -118,3 +118,19 @@ def test_bad_input():
     st.beam_success(jnp.ones(2), 2, 2, 2, pools.GROUND_TRUTH)
   with pytest.raises(ValueError, match="noise"):
     st.query_features(jax.random.key(0), _pool(), noise=float("nan"))
+
+
+def test_replay_table_of_a_large_log_approaches_the_exact_table():
+  from jaxtick.problems import logs
+  pool = _pool(q=12, seed=5)
+  oracle = pools.prm_oracle(0.1)
+  log = logs.from_responses(pools.sample_responses(pool, 4000, oracle=oracle))
+  strats = st.make_strategies((1, 4, 16), (3, 8), ())
+  rep = st.replay_table(log, strats)
+  ex = st.evaluate(pool, strats, oracle)
+  # Plug-in estimates from 4000 samples: within ~5 standard errors of sqrt(p(1-p)/4000).
+  np.testing.assert_allclose(rep.acc, ex.acc, atol=0.04)
+  np.testing.assert_allclose(rep.tokens, ex.tokens, rtol=0.03)
+  np.testing.assert_allclose(rep.latency, ex.latency, rtol=0.03)
+  with pytest.raises(ValueError, match="beam"):
+    st.replay_table(log, st.make_strategies((1,), (), ((2, 2, 2),)))

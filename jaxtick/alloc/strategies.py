@@ -398,3 +398,71 @@ def query_features(key: Array, pool: QueryPool, *, noise: float = 0.5,
   q = pool.p.shape[0]
   sig = latent @ proj + noise * jax.random.normal(kn, (q, signal_dims))
   return jnp.concatenate([sig, jax.random.normal(ku, (q, nuisance_dims))], 1)
+
+
+def replay_table(log, strats: Strategies, cost_model: CostModel = CostModel()) -> StrategyTable:
+  """Plug-in ``a_s(x)``, ``T_s(x)``, ``L_s(x)`` from logged samples.
+
+  Each query's logged samples are taken as its response distribution and a
+  strategy draws its N responses from them with replacement; everything is
+  then exact under that distribution: majority vote through
+  :func:`majority_success` on the empirical answer frequencies, best-of-N
+  through the distribution of the highest logged reward (ties between equal
+  rewards broken at random), latency through the distribution of the longest
+  of N token counts. Beam search needs step-level scores, which a log of
+  whole completions does not hold: it is refused.
+
+  Args:
+    log: a :class:`jaxtick.problems.logs.SampleLog` (every query needs >= 1 sample).
+    strats: best-of-N / majority strategies only.
+  """
+  if len(strats.method) == 0:
+    raise ValueError("the strategy set is empty")
+  if np.any(strats.method == BEAM):
+    raise ValueError("beam search cannot be replayed from whole completions (no step scores)")
+  count = np.asarray(log.count)
+  if np.any(count < 1):
+    raise ValueError(f"every query needs at least one logged sample; {int((count < 1).sum())} have none")
+  q = count.size
+  a_max = int(np.max(np.asarray(log.answer))) + 1
+  freq = np.zeros((q, max(a_max, 2)))
+  acc = np.zeros((q, len(strats.method)))
+  tok = np.zeros_like(acc)
+  lat = np.zeros_like(acc)
+  cols = {}
+  for i in range(q):
+    m = count[i]
+    ans, cor = np.asarray(log.answer)[i, :m], np.asarray(log.correct)[i, :m]
+    rew, tk = np.asarray(log.reward)[i, :m].astype(float), np.asarray(log.tokens)[i, :m].astype(float)
+    # Answer frequencies with the correct answer (if logged) in column 0.
+    ids = np.where(cor, -1, ans)
+    _, inv = np.unique(ids, return_inverse=True)
+    f = np.bincount(inv.reshape(-1), minlength=1) / m
+    right = cor.mean()
+    wrong = np.sort(f[1:] if cor.any() else f)[::-1]
+    row = np.concatenate([[right], wrong])
+    cols[i] = row
+    for s, (meth, n) in enumerate(zip(strats.method, strats.n)):
+      n = int(n)
+      if meth == BEST_OF_N:
+        v, inv_r = np.unique(rew, return_inverse=True)
+        cnt = np.bincount(inv_r, minlength=v.size)
+        hit = np.bincount(inv_r, weights=cor.astype(float), minlength=v.size)
+        cdf = np.cumsum(cnt) / m
+        p_max = cdf ** n - np.concatenate([[0.0], cdf[:-1]]) ** n
+        acc[i, s] = float(np.sum(p_max * hit / cnt))
+      vt, inv_t = np.unique(tk, return_inverse=True)
+      cdf_t = np.cumsum(np.bincount(inv_t, minlength=vt.size)) / m
+      longest = float(np.sum(vt * (cdf_t ** n - np.concatenate([[0.0], cdf_t[:-1]]) ** n)))
+      tok[i, s] = n * tk.mean()
+      lat[i, s] = (cost_model.call_s + longest / cost_model.tokens_per_s
+                   + (cost_model.prm_s if meth == BEST_OF_N else 0.0))
+  width = max(len(r) for r in cols.values())
+  probs = np.zeros((q, width), np.float32)
+  for i, r in cols.items():
+    probs[i, : len(r)] = r
+  for s, (meth, n) in enumerate(zip(strats.method, strats.n)):
+    if meth == MAJORITY:
+      acc[:, s] = np.asarray(majority_success(probs, int(n)))
+  f32 = lambda x: jnp.asarray(x, jnp.float32)
+  return StrategyTable(f32(acc), f32(tok), f32(lat))

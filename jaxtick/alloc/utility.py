@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,24 +96,42 @@ def route_grid(acc: Array, tokens: Array, latency: Array, lam_t: Array, lam_l: A
                f(true_acc), f(true_tokens), f(true_latency))
 
 
-@jax.jit
-def _grid(acc, tok, lat, lam_t, lam_l, t_acc, t_tok, t_lat):
-  """``lax.map`` over the price cells (8 at a time), each over every query."""
+@functools.partial(jax.jit, static_argnums=8)
+def _grid(acc, tok, lat, lam_t, lam_l, t_acc, t_tok, t_lat, chunk=8192):
+  """Query chunks (scan, so that a chunk's tables stay in cache) x price cells
+  (``lax.map``, 8 cells at a time); sums accumulated over chunks."""
   q, s = acc.shape
-  t_tok = jnp.broadcast_to(t_tok, (q, s))
-  t_lat = jnp.broadcast_to(t_lat, (q, s))
+  n_chunks = -(-q // chunk)
+  pad = n_chunks * chunk - q
+
+  def rows(x):                                  # [Q, S] -> [chunks, chunk, S]; [S] kept
+    if x.ndim == 1:
+      return jnp.broadcast_to(x, (n_chunks, 1, s))
+    return jnp.pad(x, ((0, pad), (0, 0))).reshape(n_chunks, chunk, s)
+
+  valid = jnp.pad(jnp.ones(q, bool), (0, pad)).reshape(n_chunks, chunk)
+  xs = tuple(rows(x) for x in (acc, tok, lat, t_acc, jnp.broadcast_to(t_tok, (q, s)),
+                               jnp.broadcast_to(t_lat, (q, s)))) + (valid,)
   lt = jnp.repeat(lam_t, lam_l.shape[0])
   ll = jnp.tile(lam_l, lam_t.shape[0])
 
-  def cell(prices):
-    choice = jnp.argmax(acc - prices[0] * tok - prices[1] * lat, axis=1)[:, None]
-    pick = lambda t: jnp.take_along_axis(t, choice, 1).sum() / q
-    return (pick(t_acc), pick(t_tok), pick(t_lat),
-            jnp.bincount(choice[:, 0], length=s) / q)
+  def per_chunk(total, x):
+    a, tk, la, ta, tt, tl, ok = x
 
-  a, t, l, share = jax.lax.map(cell, (lt, ll), batch_size=8)
+    def cell(prices):
+      choice = jnp.argmax(a - prices[0] * tk - prices[1] * la, axis=1)
+      pick = lambda t: jnp.sum(jnp.where(ok, jnp.take_along_axis(t, choice[:, None], 1)[:, 0], 0.0))
+      counts = jnp.bincount(jnp.where(ok, choice, s), length=s + 1)[:s]
+      return jnp.stack([pick(ta), pick(tt), pick(tl)]), counts
+
+    sums, counts = jax.lax.map(cell, (lt, ll), batch_size=8)
+    return (total[0] + sums, total[1] + counts), None
+
+  init = (jnp.zeros((lt.shape[0], 3)), jnp.zeros((lt.shape[0], s), jnp.int32))
+  (sums, counts), _ = jax.lax.scan(per_chunk, init, xs)
   shape = (lam_t.shape[0], lam_l.shape[0])
-  return Front(a.reshape(shape), t.reshape(shape), l.reshape(shape), share.reshape(*shape, s))
+  return Front(sums[:, 0].reshape(shape) / q, sums[:, 1].reshape(shape) / q,
+               sums[:, 2].reshape(shape) / q, counts.reshape(*shape, s) / q)
 
 
 class Static(NamedTuple):
