@@ -2,6 +2,13 @@
 
 from jaxtick.alloc import bandit, lagrangian, mlp, probe, strategies, utility
 from jaxtick.alloc.bandit import COSTS, RULES, BanditResult, allocate
+from jaxtick.alloc.strategies import (CostModel, Strategies, StrategyTable, evaluate,
+                                      make_strategies, query_features, replay_table,
+                                      strategy_features)
+from jaxtick.alloc.utility import Front, route, route_grid, static_baselines
 
 __all__ = ["BanditResult", "COSTS", "RULES", "allocate", "bandit", "lagrangian", "mlp",
            "probe", "strategies", "utility"]
+__all__ += ["CostModel", "Front", "Strategies", "StrategyTable", "evaluate",
+            "make_strategies", "query_features", "replay_table", "route", "route_grid",
+            "static_baselines", "strategy_features"]
