@@ -121,13 +121,13 @@ def _log_features(log):
 
 
 def run(config: registry.Config) -> dict:
-  q = config.size(20000, quick=3000)
+  q = config.size(12000, quick=3000)
   key = jax.random.key(config.seed)
   kp, kf, ke = jax.random.split(key, 3)
   pool = pools.query_pool(kp, q)
   feats = st.query_features(kf, pool, noise=0.5)
   acc = st.evaluate(pool, st.make_strategies(LEVELS, (), ()), ORACLE).acc
-  out = experiment(ke, acc, feats, config, steps=200 if config.quick else 1500)
+  out = experiment(ke, acc, feats, config, steps=200 if config.quick else 1000)
   # The example log of the logged-samples loader, replayed (plug-in accuracies).
   log = logs.example_log()
   config.progress(f"lagrangian: replaying the example log ({log.count.size} queries)")

@@ -149,7 +149,7 @@ def experiment(key, tab, strats, feats, config, *, steps) -> dict:
 
 
 def run(config: registry.Config) -> dict:
-  q = config.size(6000, quick=1000)
+  q = config.size(4000, quick=1000)
   key = jax.random.key(config.seed)
   kp, kf, ke = jax.random.split(key, 3)
   pool = pools.query_pool(kp, q)
@@ -157,7 +157,7 @@ def run(config: registry.Config) -> dict:
   strats = st.make_strategies()
   config.progress(f"routing: exact tables for {q} queries x {len(strats.n)} strategies")
   tab = st.evaluate(pool, strats, ORACLE, COST_MODEL)
-  out = experiment(ke, tab, strats, feats, config, steps=300 if config.quick else 2000)
+  out = experiment(ke, tab, strats, feats, config, steps=300 if config.quick else 1500)
   # The example log of the logged-samples loader, replayed: plug-in tables
   # (no beam search: a log of whole completions has no step scores).
   log = logs.example_log()
