@@ -143,9 +143,17 @@ def _price_cap(acc, cost):
 def _allocate(acc, cost, target, num_iters):
   c = jnp.broadcast_to(cost, acc.shape)
   n = acc.shape[0]
+  acc_t = acc.T                                   # [K, N]: one contiguous row per level
+  c_t = cost[:, None] if cost.ndim == 1 else cost.T
 
   def mean_cost(price):
-    return jnp.mean(_take(c, jnp.argmax(acc - price * c, axis=1)))
+    # argmax over levels unrolled (first maximum wins, as jnp.argmax): one fused pass.
+    best, spent = acc_t[0] - price * c_t[0], jnp.broadcast_to(c_t[0], (n,))
+    for k in range(1, acc.shape[1]):
+      u = acc_t[k] - price * c_t[k]
+      better = u > best
+      best, spent = jnp.where(better, u, best), jnp.where(better, c_t[k], spent)
+    return jnp.mean(spent)
 
   found = schedule.bisect_price(mean_cost, target, 0.0, _price_cap(acc, cost),
                                 num_iters=num_iters)
