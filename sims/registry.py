@@ -88,7 +88,7 @@ class Experiment(NamedTuple):
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
-EXTRA_MODULES = ("sims.coin", "sims.bandit")
+EXTRA_MODULES = ("sims.coin", "sims.bandit", "sims.routing", "sims.lagrangian")
 
 
 # Module -> the distribution that provides it (all in the package's ``sims`` extra).

@@ -1,6 +1,14 @@
-"""Allocation of test-time compute across a pool of queries."""
+"""Allocation of test-time compute across a pool of queries (the LLM seeds)."""
 
-from jaxtick.alloc import bandit
+from jaxtick.alloc import bandit, lagrangian, mlp, probe, strategies, utility
 from jaxtick.alloc.bandit import COSTS, RULES, BanditResult, allocate
+from jaxtick.alloc.strategies import (CostModel, Strategies, StrategyTable, evaluate,
+                                      make_strategies, query_features, replay_table,
+                                      strategy_features)
+from jaxtick.alloc.utility import Front, route, route_grid, static_baselines
 
-__all__ = ["BanditResult", "COSTS", "RULES", "allocate", "bandit"]
+__all__ = ["BanditResult", "COSTS", "RULES", "allocate", "bandit", "lagrangian", "mlp",
+           "probe", "strategies", "utility"]
+__all__ += ["CostModel", "Front", "Strategies", "StrategyTable", "evaluate",
+            "make_strategies", "query_features", "replay_table", "route", "route_grid",
+            "static_baselines", "strategy_features"]
