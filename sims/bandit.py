@@ -215,7 +215,7 @@ def _fmt(d):
 
 def render(m: dict) -> str:
   lines = [f"queries {m['queries']}; solvable {_fmt(m['pool']['solvable'])}; "
-           f"mean p {m['pool']['mean_p']!r}; per level {m['pool']['per_level_queries']}"]
+           f"mean p {report.g4(m['pool']['mean_p'])}; per level {m['pool']['per_level_queries']}"]
   lines.append("coverage vs average budget per query (p only; counts and intervals in results.json):")
   for name, c in m["curves"].items():
     lines.append(f"  oracle {name}:")
@@ -238,34 +238,54 @@ def render(m: dict) -> str:
           f"L{i + 1}:{v[f'level_{i + 1}']['mean_samples']:.2f}" for i in range(5)))
   if "k_sweep" not in m:
     lines.append("(quick run: ground truth only; no K/gamma sweeps, Theorem 1 or token costs)")
-  lines.append("K sweep (budget 16, PRM, gamma 0.97):")
-  for kk, row in m.get("k_sweep", {}).items():
-    lines.append(f"  {kk}: " + "; ".join(f"{r} coverage {_fmt(v['coverage'])}" for r, v in row.items()))
-  lines.append("gamma sweep (budget 16, PRM; coverage):")
-  for g, row in m.get("gamma_sweep", {}).items():
-    lines.append(f"  {g}: " + " ".join(f"{r}:{v['coverage']['p']:.4f}" for r, v in row.items()))
+  else:
+    lines.append("K sweep (budget 16, PRM, gamma 0.97):")
+    for kk, row in m.get("k_sweep", {}).items():
+      lines.append(f"  {kk}: " + "; ".join(f"{r} coverage {_fmt(v['coverage'])}" for r, v in row.items()))
+    lines.append("gamma sweep (budget 16, PRM; coverage):")
+    for g, row in m.get("gamma_sweep", {}).items():
+      lines.append(f"  {g}: " + " ".join(f"{r}:{v['coverage']['p']:.4f}" for r, v in row.items()))
   lines.append(f"hard subset (levels 4-5; solvable {_fmt(m['hard_subset']['solvable'])}):")
   for name in [n for n in ("ground_truth", "prm_0pct") if n in m["hard_subset"]]:
     for r, v in m["hard_subset"][name].items():
       lines.append(f"  {name} {r:<12} " + "; ".join(
           f"{b} coverage {_fmt(x['coverage'])} unsolvable share "
           f"{x['share_of_samples_on_unsolvable']:.3f}" for b, x in v.items()))
-  lines.append("Theorem 1 (cover every solvable query; ground truth, K=1):")
-  for t in m["theorem1"]:
-    lines.append(f"  Q={t['Q']}: elimination {t['elimination_budget']} (sum 1/p "
-                 f"{t['sum_inv_p']:.1f}); uniform {t['uniform_budget']} (Q/min p "
-                 f"{t['Q_over_min_p']:.1f}, Q log Q/min p {t['Q_log_Q_over_min_p']:.1f}); "
-                 f"ratio {t['ratio_uniform_over_elimination']:.3f}")
-  tc = m.get("token_costs", {"mean_tokens_per_response": float("nan")})
-  lines.append(f"token costs (mean {tc['mean_tokens_per_response']:.1f} tokens/response):")
-  for b, row in tc.items():
-    if b.startswith("budget"):
-      lines.append(f"  {b}: " + "; ".join(f"{k} {v['coverage']['p']:.4f}" for k, v in row.items()))
+  if "k_sweep" in m:
+    lines.append("Theorem 1 (cover every solvable query; ground truth, K=1):")
+    for t in m["theorem1"]:
+      lines.append(f"  Q={t['Q']}: elimination {t['elimination_budget']} (sum 1/p "
+                   f"{t['sum_inv_p']:.1f}); uniform {t['uniform_budget']} (Q/min p "
+                   f"{t['Q_over_min_p']:.1f}, Q log Q/min p {t['Q_log_Q_over_min_p']:.1f}); "
+                   f"ratio {t['ratio_uniform_over_elimination']:.3f}")
+    tc = m["token_costs"]
+    lines.append(f"token costs (mean {tc['mean_tokens_per_response']:.1f} tokens/response):")
+    for b, row in tc.items():
+      if b.startswith("budget"):
+        lines.append(f"  {b}: " + "; ".join(f"{k} {v['coverage']['p']:.4f}" for k, v in row.items()))
   rp = m["replay_example_log"]
   lines.append(f"replay of the example log ({rp['queries']} queries, {rp['samples_logged']} samples):")
   for r in RULES:
     lines.append(f"  {r:<12} " + "; ".join(f"{b} cov {_fmt(v['coverage'])}" for b, v in rp[r].items()))
+  lines.append(_takeaway(m))
   return "\n".join(lines)
+
+
+def _takeaway(m: dict) -> str:
+  """One line: the best rule against uniform at the smallest table budget, ground truth."""
+  budgets = list(m["avg_budgets"])
+  b = min(x for x in budgets if x >= 8) if any(x >= 8 for x in budgets) else budgets[0]
+  i = budgets.index(b)
+  curves = m["curves"]["ground_truth"]
+  uni = curves["uniform"]["coverage"][i]
+  best = max((r for r in curves if r != "uniform"), key=lambda r: curves[r]["coverage"][i]["p"])
+  cov = curves[best]["coverage"][i]
+  return (f"Takeaway: with the ground-truth oracle at {b} samples per query, {best} covers "
+          f"{cov['successes']}/{cov['n']} queries against uniform's {uni['successes']}/{uni['n']} "
+          f"({report.g4(100 * (cov['p'] - uni['p']))} points; Wilson intervals "
+          f"{report.format_interval(cov['ci_wilson'])} vs {report.format_interval(uni['ci_wilson'])}). "
+          "Specification (Strategic Scaling of Test-Time Compute: A Bandit Learning Approach): "
+          "1.82-3.93x efficiency, up to +11.10 points on MATH-500.")
 
 
 def figures(m: dict, out: Path) -> list:

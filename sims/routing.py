@@ -187,28 +187,35 @@ def render(m: dict) -> str:
            f"PRM oracle {m['oracle']}; cost model {m['cost_model']}"]
   lines.append("static strategies on test (acc, tokens, latency s):")
   for s, r in m["static"].items():
-    lines.append(f"  {s:<18} {r['acc']!r} {r['tokens']!r} {r['latency']!r}")
+    lines.append(f"  {s:<18} {report.g4(r['acc'])} {report.g4(r['tokens'])} {report.g4(r['latency'])}")
   c = m["calibration"]
   for when in ("before_platt", "after_platt"):
     for ref in ("vs_one_run", "vs_exact_accuracy"):
       r = c[when][ref]
-      lines.append(f"probe {when} {ref}: ECE {r['ece']!r} {r['ece_ci']}, Brier {r['brier']!r} {r['brier_ci']}")
-  lines.append(f"Platt a={c['platt']['a']!r} b={c['platt']['b']!r}")
+      lines.append(f"probe {when} {ref}: ECE {report.g4(r['ece'])} {report.format_interval(r['ece_ci'])}, Brier {report.g4(r['brier'])} {report.format_interval(r['brier_ci'])}")
+  lines.append(f"Platt a={report.g4(c['platt']['a'])} b={report.g4(c['platt']['b'])}")
   lines.append("router vs static at matched cost (statics beaten / losing (95% CI) / compared, mean diff):")
   for (v, axis), (win, lose, n, d) in _summary(m).items():
-    lines.append(f"  {v:<24} matched {axis:<8}: {win} / {lose} / {n}, mean {d!r}")
+    lines.append(f"  {v:<24} matched {axis:<8}: {win} / {lose} / {n}, mean {report.g4(d)}")
   lines.append("per static, probe_avg_costs minus static at matched tokens [95% CI]:")
   for s, r in m["matched"]["probe_avg_costs"].items():
     t = r["tokens"]
-    lines.append(f"  {s:<18} " + ("outside the front" if t is None else f"{t['diff']!r} {t['ci_normal']}"))
+    lines.append(f"  {s:<18} " + ("outside the front" if t is None else f"{report.g4(t['diff'])} {report.format_interval(t['ci_normal'])}"))
   lines.append("share of strategy families as lam_L rises (lam_T = 0, probe router):")
   for i, ll in enumerate(m["lam_l"]):
     if i % 4 == 0 or i == len(m["lam_l"]) - 1:
-      lines.append(f"  lam_L={ll!r}: " + ", ".join(f"{k} {v[i]!r}" for k, v in m["family_share_vs_lam_l"].items()))
+      lines.append(f"  lam_L={report.g4(ll)}: " + ", ".join(f"{k} {report.g4(v[i])}" for k, v in m["family_share_vs_lam_l"].items()))
   if "replay" in m:
     lines.append("replay of the example log (plug-in tables from the logged samples; "
                  "the log's one feature is the difficulty level):")
     lines.append(render(m["replay"]))
+  else:
+    win, lose, n, d = _summary(m)[("probe_avg_costs", "tokens")]
+    lines.append(f"Takeaway: the router with the probe and average costs is ahead of {win} and behind "
+                 f"{lose} of {n} static strategies at matched tokens (95% intervals), mean "
+                 f"difference {report.g4(d)}. Specification (Latency and Token-Aware Test-Time "
+                 "Compute): the adaptive router ahead of static strategies, average costs close "
+                 "to oracle costs.")
   return "\n".join(lines)
 
 
