@@ -33,13 +33,6 @@ TARGETS = (2.0, 4.0, 8.0)
 SPEC = {"imitation_accuracy_above": 0.91, "max_relative_gain_over_uniform": 0.128}
 
 
-def _mean_ci(x) -> dict:
-  x = np.asarray(x, float)
-  se = x.std(ddof=1) / np.sqrt(x.size)
-  return {"mean": float(x.mean()), "ci_normal": [float(x.mean() - 1.96 * se), float(x.mean() + 1.96 * se)],
-          "n": int(x.size)}
-
-
 def _row(acc, w_lo, k_lo, k_hi):
   """Per-query accuracy of a mixture of two actions per query."""
   r = np.arange(acc.shape[0])
@@ -93,10 +86,10 @@ def experiment(key, acc, feats, config, steps) -> dict:
         "imitation_accuracy_train": report.proportion(int((train_pred == np.asarray(al.action)).sum()), tr.size),
         "policy_mean_cost": c_pol,
         "accuracy_at_matched_budget": {
-            "oracle_upper_bound": _mean_ci(a_up), "learned": _mean_ci(a_pol),
-            "uniform": _mean_ci(a_uni), "difficulty_heuristic": _mean_ci(a_heu)},
-        "learned_minus_uniform": _mean_ci(a_pol - a_uni),
-        "learned_minus_heuristic": _mean_ci(a_pol - a_heu),
+            "oracle_upper_bound": report.mean_interval(a_up), "learned": report.mean_interval(a_pol),
+            "uniform": report.mean_interval(a_uni), "difficulty_heuristic": report.mean_interval(a_heu)},
+        "learned_minus_uniform": report.mean_interval(a_pol - a_uni),
+        "learned_minus_heuristic": report.mean_interval(a_pol - a_heu),
         "relative_gain_over_uniform": float(gain),
         "relative_gain_over_heuristic": float((a_pol.mean() - a_heu.mean()) / a_heu.mean()),
         "oracle_action_counts": np.bincount(orc_te, minlength=len(LEVELS)).tolist(),

@@ -43,6 +43,20 @@ def proportion(successes, n) -> dict:
             "ci_wilson": [float(lo_w), float(hi_w)]}
 
 
+def mean_interval(x) -> dict:
+  """Mean of per-item values with its normal 95% interval (mean +- 1.96 SE),
+  computed in the precision of ``x``.
+
+  Returns:
+    ``{"mean", "ci_normal": [lo, hi], "n"}``.
+  """
+  x = np.asarray(x)
+  x = x if np.issubdtype(x.dtype, np.floating) else x.astype(float)
+  m, se = x.mean(), x.std(ddof=1) / np.sqrt(x.size)  # in x's own precision
+  return {"mean": float(m), "ci_normal": [float(m - 1.96 * se), float(m + 1.96 * se)],
+          "n": int(x.size)}
+
+
 def mcnemar(correct_a, correct_b) -> dict:
   """Exact McNemar test of two paired correctness vectors, as a dict."""
   with jax.enable_x64(True):

@@ -76,9 +76,8 @@ def _matched(cost_front, acc_rows, static_cost, static_acc_rows):
   lo, hi = order[i], order[i + 1]
   w = 0.0 if c[i + 1] == c[i] else (static_cost - c[i]) / (c[i + 1] - c[i])
   per_q = (1 - w) * acc_rows[lo] + w * acc_rows[hi] - static_acc_rows
-  se = per_q.std(ddof=1) / np.sqrt(per_q.size)
-  return {"diff": float(per_q.mean()), "ci_normal": [float(per_q.mean() - 1.96 * se),
-                                                      float(per_q.mean() + 1.96 * se)]}
+  d = report.mean_interval(per_q)
+  return {"diff": d["mean"], "ci_normal": d["ci_normal"]}
 
 
 @jax.jit
