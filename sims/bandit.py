@@ -325,6 +325,8 @@ def figures(m: dict, out: Path) -> list:
   ax.plot([x["Q"] for x in t], [x["Q_over_min_p"] for x in t], ":", label="Q / min p")
   ax.set_xscale("log")
   ax.set_yscale("log")
+  ax.set_xticks([x["Q"] for x in t], [str(x["Q"]) for x in t])
+  ax.minorticks_off()
   ax.set_xlabel("queries Q")
   ax.set_ylabel("budget to cover all")
   ax.legend(fontsize=7)

@@ -127,4 +127,5 @@ def figure(t: dict, path: Path, title: str) -> Path:
   axes[1].set_yscale("log")
   axes[0].legend(fontsize=7)
   fig.suptitle(f"{title}: price search, tuned vs bisection vs subgradient")
+  fig.subplots_adjust(wspace=0.35)  # room for the right panel's y label
   return report.save_figure(fig, path)
