@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks, _modules, stats
+from jaxtick import _checks, _modules, stats, values
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import run_price_batch
@@ -338,17 +338,33 @@ def read_front(agent, calib, score, problems, keys, labels, prices, valid, *,
                 episodes=episodes)
 
 
-@functools.partial(jax.jit, static_argnames=(
-    "agent", "score", "max_ticks", "min_ticks", "method", "chunk", "lanes",
-    "episodes", "scored"))
-def _front(agent, calib, score, problems, keys, labels, prices, *, max_ticks,
+@functools.partial(values.jit, static_argnames=(
+    "max_ticks", "min_ticks", "method", "chunk", "lanes", "episodes", "scored"))
+def _front(agent, calib, score, problems, keys, labels, prices, n, *, max_ticks,
            min_ticks, method, chunk, lanes, episodes, scored):
-  prices = jnp.asarray(prices, jnp.result_type(float))
-  n = keys.shape[0]
+  """``front`` on episodes padded to a bucket: the first ``n`` (i32[]) count."""
+  valid = jnp.arange(keys.shape[0]) < n
   total, per = read_front(agent, calib, score, problems, keys, labels, prices,
-                          jnp.ones(n, bool), max_ticks=max_ticks, min_ticks=min_ticks,
+                          valid, max_ticks=max_ticks, min_ticks=min_ticks,
                           method=method, chunk=chunk, lanes=lanes, episodes=episodes)
   return assemble(prices, n, total, per, scored)
+
+
+_PER_PRICE = ("prices", "mean_ticks", "mean_cost", "total_ticks", "correct",
+              "accuracy", "ci_normal", "ci_wilson")
+_PER_EPISODE = ("ticks", "cost", "output", "episode_correct")
+
+
+def unpad(fr: Front, num_prices: int, n: int) -> Front:
+  """Drops a bucketed front's padding: the first ``num_prices`` prices, ``n`` episodes."""
+  if fr.prices.shape[0] == num_prices and (fr.ticks is None or fr.ticks.shape[1] == n):
+    return fr
+  cut = lambda sl: lambda x: None if x is None else x[sl]
+  fields = {f: jax.tree_util.tree_map(cut(slice(num_prices)), getattr(fr, f))
+            for f in _PER_PRICE}
+  fields.update({f: jax.tree_util.tree_map(cut((slice(num_prices), slice(n))),
+                                           getattr(fr, f)) for f in _PER_EPISODE})
+  return fr._replace(**fields)
 
 
 def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
@@ -400,10 +416,15 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   n, fn, labels, method = prepare(problems, keys, prices, max_ticks=max_ticks,
                                   min_ticks=min_ticks, score=score, method=method,
                                   chunk=chunk)
-  return _front(agent, calib, fn, problems, keys, labels, prices,
-                max_ticks=max_ticks, min_ticks=min_ticks, method=method,
-                chunk=chunk, lanes=lanes, episodes=episodes,
-                scored=score is not None)
+  num_prices, size = np.shape(prices)[0], values.bucket(n)
+  prices = jnp.asarray(prices, jnp.result_type(float))
+  problems, keys, labels = values.pad_rows((problems, keys, labels), size)
+  fr = _front(agent, calib, fn, problems, keys, labels,
+              values.pad_rows(prices, values.bucket(num_prices)), jnp.asarray(n, jnp.int32),
+              max_ticks=max_ticks, min_ticks=min_ticks, method=method,
+              chunk=min(chunk, size), lanes=lanes, episodes=episodes,
+              scored=score is not None)
+  return unpad(fr, num_prices, n)
 
 
 def prepare(problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk):
@@ -418,7 +439,7 @@ def prepare(problems, keys, prices, *, max_ticks, min_ticks, score, method, chun
   fn, labels = _check_score(score, n)
   if method == "auto":
     method = choose_method(np.shape(prices)[0], max_ticks=max_ticks,
-                           min_ticks=min_ticks, chunk=min(chunk, n))
+                           min_ticks=min_ticks, chunk=min(chunk, values.bucket(n)))
   return n, fn, jnp.zeros(n, bool) if labels is None else labels, method
 
 
@@ -556,7 +577,7 @@ class PricePoint(NamedTuple):
   front: Front
 
 
-@functools.partial(jax.jit, static_argnames=("agent", "max_ticks"))
+@functools.partial(values.jit, static_argnames=("max_ticks",))
 def _trajectories(agent, calib, problems, keys, *, max_ticks):
   """Per-episode tick thresholds f[N, T + 1] and cost spent f[N, T + 1]."""
   tr = jax.vmap(lambda p, k: trace(agent, p, k, max_ticks=max_ticks))(problems, keys)
@@ -567,7 +588,9 @@ def _trajectories(agent, calib, problems, keys, *, max_ticks):
 def _search(thr, spent, target, *, min_ticks, num_iters):
   """Bisection on the read-off mean cost: (price, mean cost at it)."""
   from jaxtick.schedule import bisect_price
-  finite = jnp.where(jnp.isfinite(thr), thr, 0.0)
+  # An infinite gain's threshold is +inf, or (cost > 1) the largest float p with
+  # fl(p * cost) < inf: neither is a price to bracket.
+  finite = jnp.where(thr < jnp.finfo(thr.dtype).max / 4, thr, 0.0)
   hi = jnp.nextafter(jnp.maximum(jnp.max(finite), 0.0), jnp.inf) * 2 + 1
   def mean_cost(lam):
     ticks = stopping_ticks(thr, jnp.reshape(lam, (1,)), min_ticks=min_ticks)

@@ -16,12 +16,13 @@ until the budget is spent or no bid is positive.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from jaxtick import _checks, rng
+from jaxtick import _checks, rng, values
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem, State
 from jaxtick.calibrate import Identity
 
@@ -92,6 +93,13 @@ def run_price(agent: Agent, problem: Problem, key: PRNGKey, price, *,
   """
   _checks.check_ticks(min_ticks, max_ticks)
   _checks.check_nonneg("price", price, allow_inf=True)
+  price = jnp.asarray(price, jnp.result_type(float))
+  return _run_price(agent, problem, key, price, calib, max_ticks=max_ticks,
+                    min_ticks=min_ticks)
+
+
+@functools.partial(values.jit, static_argnames=("max_ticks", "min_ticks"))
+def _run_price(agent, problem, key, price, calib, *, max_ticks, min_ticks):
   state = agent.init(problem, init_key(key))
   dtype = jnp.result_type(float)
 
@@ -160,6 +168,16 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   min_idle = max(1, int(refill_fraction * num_lanes))
   dtype = jnp.result_type(float)
   prices = jnp.broadcast_to(jnp.asarray(price, dtype), (n,))
+  return _run_price_batch(agent, problems, keys, prices, calib, max_ticks=max_ticks,
+                          min_ticks=min_ticks, num_lanes=num_lanes, min_idle=min_idle)
+
+
+@functools.partial(values.jit, static_argnames=("max_ticks", "min_ticks", "num_lanes",
+                                                "min_idle"))
+def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_ticks,
+                     num_lanes, min_idle):
+  n = keys.shape[0]
+  dtype = prices.dtype
   take = lambda tree, idx: jax.tree_util.tree_map(lambda x: x[idx], tree)
 
   def wants(state, t, p):
@@ -266,6 +284,42 @@ class _Lanes(NamedTuple):
   go: Array  # wants its next tick
 
 
+def price_cost(agent: Agent, problems: Problem, keys: PRNGKey, *, max_ticks: int,
+               min_ticks: int = 0, calib: CalibMap = Identity(),
+               lanes: int = 8192) -> Callable[[Array], Array]:
+  """The batch's mean cost as a function of the price, for the price searches.
+
+  ``price_cost(...)(price)`` is ``run_price_batch(..., price).cost.mean()``.
+  The function is a value (a ``jax.tree_util.Partial`` holding the agent and
+  the batch), so :func:`bisect_price` and :func:`subgradient_price` compile
+  once for every agent of one kind and batch shape, where a new lambda each
+  time would compile anew.
+
+  Args:
+    agent, problems, keys, max_ticks, min_ticks, calib, lanes: as in
+      :func:`run_price_batch`.
+
+  Returns:
+    ``price (f[]) -> f[]`` mean cost per episode.
+  """
+  _checks.check_ticks(min_ticks, max_ticks)
+  n = _checks.check_batch(problems, keys)
+  if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+    raise ValueError(f"lanes must be a positive int, got {lanes!r}")
+  num_lanes = min(lanes, n)
+  return jax.tree_util.Partial(_price_cost, agent, problems, keys, calib, max_ticks,
+                               min_ticks, num_lanes, max(1, num_lanes // 2))
+
+
+def _price_cost(agent, problems, keys, calib, max_ticks, min_ticks, num_lanes,
+                min_idle, price):
+  n = keys.shape[0]
+  prices = jnp.broadcast_to(jnp.asarray(price, jnp.result_type(float)), (n,))
+  res = _run_price_batch(agent, problems, keys, prices, calib, max_ticks=max_ticks,
+                         min_ticks=min_ticks, num_lanes=num_lanes, min_idle=min_idle)
+  return jnp.mean(res.cost)
+
+
 class BudgetResult(NamedTuple):
   """Outcome of the budget rule over a pool of k agents.
 
@@ -313,9 +367,16 @@ def run_budget(agent: Agent, problems: Problem, keys: PRNGKey, budget,
   _checks.check_ticks(0, max_ticks)
   _checks.check_nonneg("budget", budget, allow_inf=True)
   _checks.check_nonneg("price", price, allow_inf=True)
-  k = _checks.check_batch(problems, keys)
+  _checks.check_batch(problems, keys)
   dtype = jnp.result_type(float)
-  budget = jnp.asarray(budget, dtype)
+  return _run_budget(agent, problems, keys, jnp.asarray(budget, dtype),
+                     jnp.asarray(price, dtype), calib, fuse, max_ticks=max_ticks)
+
+
+@functools.partial(values.jit, static_argnames=("max_ticks",))
+def _run_budget(agent, problems, keys, budget, price, calib, fuse, *, max_ticks):
+  k = keys.shape[0]
+  dtype = budget.dtype
   states = jax.vmap(agent.init)(problems, jax.vmap(init_key)(keys))
 
   def bids(states, ticks, spent):
@@ -390,15 +451,19 @@ def bisect_price(mean_cost: Callable[[Array], Array], target, lo=0.0,
   if not isinstance(num_iters, int) or num_iters < 0:
     raise ValueError(f"num_iters must be a non-negative int, got {num_iters!r}")
   dtype = jnp.result_type(float)
+  return _bisect(mean_cost, jnp.asarray(target, dtype), jnp.asarray(lo, dtype),
+                 jnp.asarray(hi, dtype), num_iters=num_iters)
 
+
+@functools.partial(values.jit, static_argnames=("num_iters",))
+def _bisect(mean_cost, target, lo, hi, *, num_iters):
   def step(_, bracket):
     lo, hi = bracket
     mid = 0.5 * (lo + hi)
     meets = mean_cost(mid) <= target
     return jnp.where(meets, lo, mid), jnp.where(meets, mid, hi)
 
-  lo, hi = jax.lax.fori_loop(0, num_iters, step,
-                             (jnp.asarray(lo, dtype), jnp.asarray(hi, dtype)))
+  lo, hi = jax.lax.fori_loop(0, num_iters, step, (lo, hi))
   return PriceSearchResult(hi, mean_cost(hi), lo, hi)
 
 
@@ -436,12 +501,18 @@ def subgradient_price(mean_cost: Callable[[Array], Array], target, price=0.0,
   _checks.check_nonneg("target", target)
   _checks.check_nonneg("price", price)
   _checks.check_nonneg("step_size", step_size)
+  if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
+    raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
   dtype = jnp.result_type(float)
+  return _subgradient(mean_cost, jnp.asarray(target, dtype), jnp.asarray(price, dtype),
+                      jnp.asarray(step_size, dtype), num_steps=num_steps)
 
+
+@functools.partial(values.jit, static_argnames=("num_steps",))
+def _subgradient(mean_cost, target, price, step_size, *, num_steps):
   def step(p, _):
     c = mean_cost(p)
     return jnp.maximum(0.0, p + step_size * (c - target)), (p, c)
 
-  p, (prices, costs) = jax.lax.scan(step, jnp.asarray(price, dtype), None,
-                                    length=num_steps)
+  p, (prices, costs) = jax.lax.scan(step, price, None, length=num_steps)
   return SubgradientTrace(p, prices, costs)

@@ -17,7 +17,7 @@ from jax.sharding import PartitionSpec as P
 
 import functools
 
-from jaxtick import _checks
+from jaxtick import _checks, values
 from jaxtick import front as _front
 from jaxtick.api import Agent, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
@@ -85,8 +85,18 @@ def run_price_sharded(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   _checks.check_ticks(min_ticks, max_ticks)
   n = _checks.check_batch(problems, keys, price)
   mesh = _check_mesh(mesh)
-  _, pad = _pad_to(n, mesh.devices.size)
   prices = jnp.broadcast_to(jnp.asarray(price, jnp.result_type(float)), (n,))
+  return _run_price_sharded(agent, problems, keys, prices, calib, mesh=mesh,
+                            max_ticks=max_ticks, min_ticks=min_ticks, lanes=lanes,
+                            refill_fraction=refill_fraction)
+
+
+@functools.partial(values.jit, static_argnames=(
+    "mesh", "max_ticks", "min_ticks", "lanes", "refill_fraction"))
+def _run_price_sharded(agent, problems, keys, prices, calib, *, mesh, max_ticks,
+                       min_ticks, lanes, refill_fraction):
+  n = keys.shape[0]
+  _, pad = _pad_to(n, mesh.devices.size)
   args = jax.tree_util.tree_map(pad, (problems, keys, prices))
 
   def local(problems, keys, prices):
@@ -126,15 +136,15 @@ def front_sharded(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
       problems, keys, prices, max_ticks=max_ticks, min_ticks=min_ticks, score=score,
       method=method, chunk=chunk)
   mesh = _check_mesh(mesh)
+  prices = jnp.asarray(prices, jnp.result_type(float))
   return _front_sharded(agent, calib, fn, problems, keys, labels, prices, mesh=mesh,
                         max_ticks=max_ticks, min_ticks=min_ticks, method=method,
                         chunk=chunk, lanes=lanes, episodes=episodes,
                         scored=score is not None)
 
 
-@functools.partial(jax.jit, static_argnames=(
-    "agent", "score", "mesh", "max_ticks", "min_ticks", "method", "chunk", "lanes",
-    "episodes", "scored"))
+@functools.partial(values.jit, static_argnames=(
+    "mesh", "max_ticks", "min_ticks", "method", "chunk", "lanes", "episodes", "scored"))
 def _front_sharded(agent, calib, score, problems, keys, labels, prices, *, mesh,
                    max_ticks, min_ticks, method, chunk, lanes, episodes, scored):
   n = keys.shape[0]
@@ -157,4 +167,5 @@ def _front_sharded(agent, calib, score, problems, keys, labels, prices, *, mesh,
       out_specs=(P(), P(AXIS)), check_vma=False)(*args, valid, prices, calib)
   if per is not None and padded > n:
     per = jax.tree_util.tree_map(lambda x: x[:n], per)
-  return _front.assemble(prices, n, total, per, scored)
+  # n as an array, as in jaxtick.front (whose n is traced): the same arithmetic.
+  return _front.assemble(prices, jnp.asarray(n, jnp.int32), total, per, scored)

@@ -18,6 +18,7 @@ so memory is O(episodes x max_ticks) here, by request.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxtick import _checks
+from jaxtick import _checks, values
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import init_key, tick_key
@@ -52,6 +53,11 @@ def trace(agent: Agent, problem: Problem, key: PRNGKey, *, max_ticks: int) -> Tr
   :func:`jaxtick.run_price` sees on the same episode.
   """
   _checks.check_ticks(0, max_ticks)
+  return _trace(agent, problem, key, max_ticks=max_ticks)
+
+
+@functools.partial(values.jit, static_argnames=("max_ticks",))
+def _trace(agent, problem, key, *, max_ticks):
   state = agent.init(problem, init_key(key))
 
   def read(s):
@@ -308,5 +314,5 @@ def _tune_impl(params, traces, correct, tau, target, mu, *, penalty, min_ticks,
   return params, values
 
 
-_tune_jit = jax.jit(_tune_impl, static_argnames=(
+_tune_jit = values.jit(_tune_impl, static_argnames=(
     "penalty", "min_ticks", "num_steps", "optimizer", "learn_calib", "from_state"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from jaxtick import _modules, rng, signals
 from jaxtick.api import Agent, Array
@@ -28,35 +29,45 @@ class CoinState(NamedTuple):
 def coin(cost: float = 1.0) -> Agent:
   """A Tick agent that flips a coin of bias ``p`` once per tick.
 
+  The agent is a value: its functions are module-level, its cost an array
+  bound with ``jax.tree_util.Partial``, so every coin agent -- whatever its
+  cost -- shares one compiled program in every runner.
+
   Args:
     cost: the cost of one flip.
   """
+  c = jnp.asarray(cost, jnp.result_type(float))
+  return Agent(Partial(_init), Partial(_tick), Partial(_uncertainty),
+               Partial(_output), Partial(_cost, c))
 
-  def init(p, key):
-    del key
-    zero = jnp.zeros((), jnp.int32)
-    return CoinState(jnp.asarray(p, jnp.result_type(float)), zero, zero)
 
-  def tick(state, key):
-    flip = rng.bernoulli(key, state.p)  # the episode's bit-stream element t+1
-    return state._replace(flips=state.flips + 1,
-                          heads=state.heads + flip.astype(jnp.int32))
+def _init(p, key):
+  del key
+  zero = jnp.zeros((), jnp.int32)
+  return CoinState(jnp.asarray(p, jnp.result_type(float)), zero, zero)
 
-  def uncertainty(state):
-    n = jnp.maximum(state.flips, 1).astype(state.p.dtype)
-    p_hat = state.heads / n
-    p_tilde = (state.heads + 1) / (n + 2)
-    se = jnp.sqrt(p_tilde * (1 - p_tilde) / n)
-    u = signals.gap_ratio(p_hat - 0.5, se)
-    return jnp.where(state.flips > 0, u, jnp.inf)
 
-  def output(state):
-    return 2 * state.heads > state.flips
+def _tick(state, key):
+  flip = rng.bernoulli(key, state.p)  # the episode's bit-stream element t+1
+  return state._replace(flips=state.flips + 1,
+                        heads=state.heads + flip.astype(jnp.int32))
 
-  def cost_fn(state):
-    return jnp.asarray(cost, state.p.dtype)
 
-  return Agent(init, tick, uncertainty, output, cost_fn)
+def _uncertainty(state):
+  n = jnp.maximum(state.flips, 1).astype(state.p.dtype)
+  p_hat = state.heads / n
+  p_tilde = (state.heads + 1) / (n + 2)
+  se = jnp.sqrt(p_tilde * (1 - p_tilde) / n)
+  u = signals.gap_ratio(p_hat - 0.5, se)
+  return jnp.where(state.flips > 0, u, jnp.inf)
+
+
+def _output(state):
+  return 2 * state.heads > state.flips
+
+
+def _cost(c, state):
+  return c.astype(state.p.dtype)
 
 
 _modules.make_callable(__name__, "coin")  # jt.agents.coin(...) builds the agent
