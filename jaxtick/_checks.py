@@ -46,13 +46,24 @@ def check_positive(name: str, value) -> None:
     raise ValueError(f"{name} must be finite and > 0, got {value!r}")
 
 
+def check_scalar(name: str, value) -> None:
+  """Raises ``ValueError`` unless ``value`` is a scalar (Python, NumPy or JAX)."""
+  if np.ndim(value) != 0:
+    raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
+
+
+MAX_TICKS = 2 ** 31 - 1  # tick counters are int32
+
+
 def check_ticks(min_ticks, max_ticks) -> None:
-  """``min_ticks`` and ``max_ticks`` are static Python ints, 0 <= min <= max."""
+  """``min_ticks`` and ``max_ticks`` are static Python ints, 0 <= min <= max < 2^31."""
   for name, v in (("min_ticks", min_ticks), ("max_ticks", max_ticks)):
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
       raise ValueError(f"{name} must be a Python int, got {v!r}")
     if v < 0:
       raise ValueError(f"{name} must be >= 0, got {v}")
+    if v > MAX_TICKS:
+      raise ValueError(f"{name} must be < 2**31 (tick counts are int32), got {v}")
   if max_ticks < min_ticks:
     raise ValueError(
         f"max_ticks must be >= min_ticks, got max_ticks={max_ticks} < "

@@ -365,8 +365,9 @@ def run_budget(agent: Agent, problems: Problem, keys: PRNGKey, budget,
     A :class:`BudgetResult`.
   """
   _checks.check_ticks(0, max_ticks)
-  _checks.check_nonneg("budget", budget, allow_inf=True)
-  _checks.check_nonneg("price", price, allow_inf=True)
+  for name, v in (("budget", budget), ("price", price)):
+    _checks.check_scalar(name, v)
+    _checks.check_nonneg(name, v, allow_inf=True)
   _checks.check_batch(problems, keys)
   dtype = jnp.result_type(float)
   return _run_budget(agent, problems, keys, jnp.asarray(budget, dtype),
@@ -413,12 +414,16 @@ class PriceSearchResult(NamedTuple):
     price: f[] the price found.
     cost: f[] mean cost at that price.
     lo, hi: f[] the final bracket (bisection) -- cost(lo) > target >= cost(hi).
+    reached: bool[] whether ``cost <= target``. False when even the initial
+      ``hi`` overspends (the target is below the mean cost reachable in the
+      bracket): ``price`` is then the bracket's end, not a solution.
   """
 
   price: Array
   cost: Array
   lo: Array
   hi: Array
+  reached: Array
 
 
 def bisect_price(mean_cost: Callable[[Array], Array], target, lo=0.0,
@@ -440,10 +445,12 @@ def bisect_price(mean_cost: Callable[[Array], Array], target, lo=0.0,
     num_iters: static number of halvings.
 
   Returns:
-    A :class:`PriceSearchResult` with ``price = hi`` (meets the target if the
-    initial ``hi`` did).
+    A :class:`PriceSearchResult` with ``price = hi``; ``reached`` says whether
+    it meets the target (it does if the initial ``hi`` did). Under ``jit`` the
+    caller checks ``reached``; :func:`jaxtick.matched_price` raises instead.
   """
   for name, v in (("target", target), ("lo", lo), ("hi", hi)):
+    _checks.check_scalar(name, v)
     _checks.check_nonneg(name, v)
   clo, chi = _checks.concrete(lo), _checks.concrete(hi)
   if clo is not None and chi is not None and clo > chi:
@@ -464,7 +471,8 @@ def _bisect(mean_cost, target, lo, hi, *, num_iters):
     return jnp.where(meets, lo, mid), jnp.where(meets, mid, hi)
 
   lo, hi = jax.lax.fori_loop(0, num_iters, step, (lo, hi))
-  return PriceSearchResult(hi, mean_cost(hi), lo, hi)
+  cost = mean_cost(hi)
+  return PriceSearchResult(hi, cost, lo, hi, cost <= target)
 
 
 class SubgradientTrace(NamedTuple):
@@ -498,9 +506,9 @@ def subgradient_price(mean_cost: Callable[[Array], Array], target, price=0.0,
   Returns:
     A :class:`SubgradientTrace`.
   """
-  _checks.check_nonneg("target", target)
-  _checks.check_nonneg("price", price)
-  _checks.check_nonneg("step_size", step_size)
+  for name, v in (("target", target), ("price", price), ("step_size", step_size)):
+    _checks.check_scalar(name, v)
+    _checks.check_nonneg(name, v)
   if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
     raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
   dtype = jnp.result_type(float)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from jaxtick import _modules, rng, signals
+from jaxtick import _checks, _modules, rng, signals
 from jaxtick.api import Agent, Array
 
 
@@ -36,6 +36,7 @@ def coin(cost: float = 1.0) -> Agent:
   Args:
     cost: the cost of one flip.
   """
+  _checks.check_positive("cost", cost)
   c = jnp.asarray(cost, jnp.result_type(float))
   return Agent(Partial(_init), Partial(_tick), Partial(_uncertainty),
                Partial(_output), Partial(_cost, c))
