@@ -1,0 +1,64 @@
+"""Bad inputs get a clear error that names the argument; valid edge cases still work.
+
+Table-driven: each case is (call, exception type, a phrase the message must hold).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxtick as jt
+
+
+def _coins(n=8):
+  probs = jt.problems.coin_problems(jax.random.key(0), n)
+  return probs, jax.random.split(jax.random.key(1), n)
+
+
+P, K = _coins()
+COIN = jt.agents.coin()
+
+BAD = {
+    "coin cost < 0": (lambda: jt.agents.coin(cost=-1.0), ValueError, "cost"),
+    "coin cost nan": (lambda: jt.agents.coin(cost=float("nan")), ValueError, "cost"),
+    "coin cost 0": (lambda: jt.agents.coin(cost=0.0), ValueError, "cost"),
+    "max_ticks 2**40": (lambda: jt.run_price(COIN, P[0], K[0], 1.0, max_ticks=2 ** 40),
+                        ValueError, "max_ticks"),
+    "budget an array": (lambda: jt.run_budget(COIN, P[:4], K[:4], [8, 0, 0, 0],
+                                              max_ticks=4), ValueError, "budget must be a scalar"),
+    "budget price an array": (lambda: jt.run_budget(COIN, P[:4], K[:4], 8.0, [1.0, 2.0],
+                                                    max_ticks=4), ValueError, "price must be a scalar"),
+    "bisect target an array": (lambda: jt.bisect_price(lambda p: p, [1.0, 2.0]), ValueError,
+                               "target must be a scalar"),
+    "subgradient num_steps -1": (lambda: jt.subgradient_price(lambda p: p, 1.0, step_size=0.1,
+                                                              num_steps=-1),
+                                 ValueError, "num_steps"),
+    "subgradient step an array": (lambda: jt.subgradient_price(lambda p: p, 1.0, step_size=[0.1],
+                                                               num_steps=2),
+                                  ValueError, "step_size must be a scalar"),
+    "price_cost lanes 0": (lambda: jt.price_cost(COIN, P, K, max_ticks=4, lanes=0), ValueError,
+                           "lanes"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_input_names_the_argument(name):
+  call, exc, phrase = BAD[name]
+  with pytest.raises(exc, match=phrase):
+    call()
+
+
+def test_bisect_says_when_the_target_is_out_of_reach():
+  f = jt.price_cost(COIN, P, K, max_ticks=16, min_ticks=2)
+  below = jt.bisect_price(f, 1.0, 0.0, 10.0)  # every episode flips at least twice
+  assert not bool(below.reached) and float(below.cost) > 1.0
+  ok = jt.bisect_price(f, 6.0, 0.0, 10.0)
+  assert bool(ok.reached) and float(ok.cost) <= 6.0
+
+
+@pytest.mark.parametrize("scalar", [np.float32(8.0), jnp.float32(8.0), 8, np.int64(8),
+                                    float("inf"), 0.0])
+def test_numpy_and_jax_scalars_and_edges_are_accepted(scalar):
+  res = jt.run_budget(COIN, P[:4], K[:4], scalar, max_ticks=4)
+  assert float(res.spent) <= float(scalar)
