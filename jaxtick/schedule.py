@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxtick import _checks, rng, values
+from jaxtick import lanes as _lanes
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem, State
 from jaxtick.calibrate import Identity
 
@@ -118,14 +119,6 @@ def _run_price(agent, problem, key, price, calib, *, max_ticks, min_ticks):
   return PriceResult(state, t, spent)
 
 
-def _select(mask, a, b):
-  """Per-lane select over pytrees: ``mask`` is bool[L], leaves are [L, ...]."""
-  def sel(x, y):
-    m = mask.reshape(mask.shape + (1,) * (x.ndim - 1))
-    return jnp.where(m, x, y)
-  return jax.tree_util.tree_map(sel, a, b)
-
-
 def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
                     max_ticks: int, min_ticks: int = 0,
                     calib: CalibMap = Identity(), lanes: int = 8192,
@@ -178,98 +171,44 @@ def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_tic
                      num_lanes, min_idle):
   n = keys.shape[0]
   dtype = prices.dtype
-  take = lambda tree, idx: jax.tree_util.tree_map(lambda x: x[idx], tree)
 
   def wants(state, t, p):
     return jax.vmap(lambda s, t, p: _wants_tick(
         agent, calib, s, t, p, min_ticks, max_ticks))(state, t, p)
 
-  def load(idx):
+  def load(idx, acc):
     """Lanes loaded with episodes ``idx`` (out-of-range ones marked empty)."""
     safe = jnp.clip(idx, 0, n - 1)
     k = keys[safe]
-    state = jax.vmap(agent.init)(take(problems, safe), jax.vmap(init_key)(k))
+    state = jax.vmap(agent.init)(_lanes.take(problems, safe), jax.vmap(init_key)(k))
     ep = jnp.where(idx < n, idx, n)
     t = jnp.zeros(idx.shape, jnp.int32)
     go = (ep < n) & wants(state, t, prices[safe])
-    return _Lanes(state, k, prices[safe], ep, t, jnp.zeros(idx.shape, dtype), go)
+    return _Lanes(state, k, prices[safe], ep, t, jnp.zeros(idx.shape, dtype), go), acc
 
-  def advance(lanes, keep_above: int):
-    """Ticks every lane that wants a tick while more than ``keep_above`` do."""
-    def body(ln):
-      cost = jax.vmap(agent.cost)(ln.state)
-      ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
-      t = jnp.where(ln.go, ln.t + 1, ln.t)
-      state = _select(ln.go, ticked, ln.state)
-      return ln._replace(state=state, t=t,
-                         spent=jnp.where(ln.go, ln.spent + cost, ln.spent),
-                         go=ln.go & wants(state, t, ln.price))
-    # One reduction per tick decides both "anyone left?" and "time to swap?".
-    return jax.lax.while_loop(
-        lambda ln: jnp.sum(ln.go, dtype=jnp.int32) > keep_above, body, lanes)
+  def step(ln, acc):
+    cost = jax.vmap(agent.cost)(ln.state)
+    ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
+    t = jnp.where(ln.go, ln.t + 1, ln.t)
+    state = _lanes.select(ln.go, ticked, ln.state)
+    return ln._replace(state=state, t=t, spent=jnp.where(ln.go, ln.spent + cost, ln.spent),
+                       go=ln.go & wants(state, t, ln.price)), acc
 
-  def write_out(out, lanes, mask):
+  def write(out, ln, mask):
     """Writes the episodes of the lanes in ``mask`` into ``out``."""
-    dest = jnp.where(mask, lanes.ep, n)  # n: dropped
+    dest = jnp.where(mask, ln.ep, n)  # n: dropped
     scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-    return PriceResult(jax.tree_util.tree_map(scatter, out.state, lanes.state),
-                       scatter(out.ticks, lanes.t), scatter(out.cost, lanes.spent))
-
-  def retire(lanes, out):
-    """Writes lanes whose episode has ended into ``out``; empties them."""
-    done = (lanes.ep < n) & ~lanes.go
-    return lanes._replace(ep=jnp.where(done, n, lanes.ep)), write_out(out, lanes, done)
-
-  def compact(lanes, size):
-    """Packs the lanes still running into ``size`` lanes."""
-    (idx,) = jnp.nonzero(lanes.ep < n, size=size, fill_value=0)
-    live = jnp.arange(size) < jnp.sum(lanes.ep < n)
-    packed = take(lanes, idx)
-    return packed._replace(ep=jnp.where(live, packed.ep, n),
-                           go=live & packed.go)
+    return PriceResult(jax.tree_util.tree_map(scatter, out.state, ln.state),
+                       scatter(out.ticks, ln.t), scatter(out.cost, ln.spent))
 
   out = jax.tree_util.tree_map(
       lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype),
-      PriceResult(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32))).state,
+      PriceResult(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), None)[0]).state,
                   jax.ShapeDtypeStruct((1,), jnp.int32),
                   jax.ShapeDtypeStruct((1,), dtype)))
-  lanes = load(jnp.arange(num_lanes, dtype=jnp.int32))
-
-  # Main phase: tick until ``min_idle`` lanes are idle, then swap exactly that
-  # many: write their episodes out and load the next ones (work ~ min_idle,
-  # not ~ lanes).
-  def swap(lanes, out, next_ep):
-    (slots,) = jnp.nonzero(~lanes.go, size=min_idle, fill_value=num_lanes)
-    valid = slots < num_lanes  # a prefix: fewer only when episodes run out
-    leaving = take(lanes, jnp.minimum(slots, num_lanes - 1))
-    out = write_out(out, leaving, valid & (leaving.ep < n))
-    fresh = load(next_ep + jnp.arange(min_idle, dtype=jnp.int32))
-    put = lambda x, y: x.at[slots].set(y, mode="drop", unique_indices=True)
-    lanes = jax.tree_util.tree_map(put, lanes, fresh)
-    return lanes, out, next_ep + jnp.sum(valid, dtype=jnp.int32)
-
-  def main_step(carry):
-    lanes, out, next_ep = carry
-    lanes = advance(lanes, num_lanes - min_idle)  # until min_idle are idle
-    return swap(lanes, out, next_ep)
-
-  lanes, out, _ = jax.lax.while_loop(
-      lambda carry: carry[2] < n, main_step,
-      (lanes, out, jnp.array(num_lanes, jnp.int32)))
-  # Drain: no episode is left to load; shrink the lanes as episodes end.
-  size = num_lanes // _DRAIN_SHRINK
-  while size >= _DRAIN_MIN_LANES:
-    lanes = advance(lanes, size)
-    lanes, out = retire(lanes, out)
-    lanes = compact(lanes, size)
-    size //= _DRAIN_SHRINK
-  lanes = advance(lanes, 0)
-  _, out = retire(lanes, out)
+  out, _ = _lanes.run(load, step, write, out, None, num_episodes=n, empty=n,
+                     num_lanes=num_lanes, min_idle=min_idle)
   return out
-
-
-_DRAIN_SHRINK = 4
-_DRAIN_MIN_LANES = 64
 
 
 class _Lanes(NamedTuple):

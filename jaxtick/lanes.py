@@ -1,0 +1,117 @@
+"""Lane refilling: continuous batching of episodes, as in LLM serving.
+
+``lanes`` episodes are in flight at once. Ticks run in an inner loop; once
+``min_idle`` lanes have finished, exactly that many are swapped (their
+episodes written out, the next episodes loaded), so a swap's cost is shared by
+several ticks and scales with the lanes swapped. When no episode is left to
+load, the lanes still running are packed into ever fewer lanes as they drain.
+
+:func:`run` is the engine behind :func:`jaxtick.run_price_batch` (write each
+episode's final state) and the streaming front (accumulate every price's
+counts as the episode ticks); what a lane holds, how it ticks and what is
+written out are the caller's, given as three functions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+Lanes = Any  # a pytree with leading axis L and fields ``ep`` (i32[L]) and ``go`` (bool[L])
+Acc = Any  # accumulators carried through every tick (any pytree)
+Out = Any  # per-episode outputs (any pytree)
+
+DRAIN_SHRINK = 4
+DRAIN_MIN_LANES = 64
+
+
+def take(tree, idx):
+  """Rows ``idx`` of every leaf of ``tree``."""
+  return jax.tree_util.tree_map(lambda x: x[idx], tree)
+
+
+def select(mask, a, b):
+  """Per-lane select over pytrees: ``mask`` is bool[L], leaves are [L, ...]."""
+  def sel(x, y):
+    m = mask.reshape(mask.shape + (1,) * (x.ndim - 1))
+    return jnp.where(m, x, y)
+  return jax.tree_util.tree_map(sel, a, b)
+
+
+def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
+        step: Callable[[Lanes, Acc], tuple[Lanes, Acc]],
+        write: Callable[[Out, Lanes, jax.Array], Out], out: Out, acc: Acc, *,
+        num_episodes, empty: int, num_lanes: int, min_idle: int) -> tuple[Out, Acc]:
+  """Runs episodes ``0 .. num_episodes - 1`` through ``num_lanes`` refilled lanes.
+
+  Args:
+    load: ``load(idx, acc) -> (lanes, acc)`` -- lanes holding episodes ``idx``
+      (i32[m]); an index ``>= num_episodes`` must give ``ep = empty`` and
+      ``go = False``. ``go`` says whether the episode wants another tick.
+    step: ``step(lanes, acc) -> (lanes, acc)`` -- one tick of every lane with
+      ``go`` (the others unchanged), updating ``go``.
+    write: ``write(out, lanes, mask) -> out`` -- records the episodes of the
+      lanes in ``mask`` (bool[L]), which have ended.
+    out, acc: initial outputs and accumulators.
+    num_episodes: i32[] or int, episodes to run (may be traced).
+    empty: static int, the ``ep`` of an empty lane (``>=`` every episode index).
+    num_lanes: static lanes in flight.
+    min_idle: static, swap once this many lanes are idle (>= 1).
+
+  Returns:
+    ``(out, acc)`` after every episode has ended.
+  """
+
+  def advance(lanes, acc, keep_above: int):
+    """Ticks every lane that wants a tick while more than ``keep_above`` do."""
+    # One reduction per tick decides both "anyone left?" and "time to swap?".
+    return jax.lax.while_loop(
+        lambda c: jnp.sum(c[0].go, dtype=jnp.int32) > keep_above,
+        lambda c: step(*c), (lanes, acc))
+
+  def retire(lanes, out):
+    """Writes lanes whose episode has ended into ``out``; empties them."""
+    done = (lanes.ep != empty) & ~lanes.go
+    return lanes._replace(ep=jnp.where(done, empty, lanes.ep)), write(out, lanes, done)
+
+  def compact(lanes, size):
+    """Packs the lanes still running into ``size`` lanes."""
+    (idx,) = jnp.nonzero(lanes.ep != empty, size=size, fill_value=0)
+    live = jnp.arange(size) < jnp.sum(lanes.ep != empty)
+    packed = take(lanes, idx)
+    return packed._replace(ep=jnp.where(live, packed.ep, empty), go=live & packed.go)
+
+  # Main phase: tick until ``min_idle`` lanes are idle, then swap exactly that
+  # many: write their episodes out and load the next ones (work ~ min_idle,
+  # not ~ lanes).
+  def swap(lanes, out, acc, next_ep):
+    (slots,) = jnp.nonzero(~lanes.go, size=min_idle, fill_value=num_lanes)
+    valid = slots < num_lanes  # a prefix: fewer only when episodes run out
+    leaving = take(lanes, jnp.minimum(slots, num_lanes - 1))
+    out = write(out, leaving, valid & (leaving.ep != empty))
+    fresh, acc = load(next_ep + jnp.arange(min_idle, dtype=jnp.int32), acc)
+    put = lambda x, y: x.at[slots].set(y, mode="drop", unique_indices=True)
+    lanes = jax.tree_util.tree_map(put, lanes, fresh)
+    return lanes, out, acc, next_ep + jnp.sum(valid, dtype=jnp.int32)
+
+  def main_step(carry):
+    lanes, out, acc, next_ep = carry
+    lanes, acc = advance(lanes, acc, num_lanes - min_idle)  # until min_idle are idle
+    return swap(lanes, out, acc, next_ep)
+
+  lanes, acc = load(jnp.arange(num_lanes, dtype=jnp.int32), acc)
+  lanes, out, acc, _ = jax.lax.while_loop(
+      lambda carry: carry[3] < num_episodes, main_step,
+      (lanes, out, acc, jnp.array(num_lanes, jnp.int32)))
+  # Drain: no episode is left to load; shrink the lanes as episodes end.
+  size = num_lanes // DRAIN_SHRINK
+  while size >= DRAIN_MIN_LANES:
+    lanes, acc = advance(lanes, acc, size)
+    lanes, out = retire(lanes, out)
+    lanes = compact(lanes, size)
+    size //= DRAIN_SHRINK
+  lanes, acc = advance(lanes, acc, 0)
+  _, out = retire(lanes, out)
+  return out, acc
