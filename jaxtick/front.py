@@ -41,13 +41,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks, _modules, stats, values
+from jaxtick import _checks, _modules, stats, stream, values
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import run_price_batch
 from jaxtick.soft import trace
+from jaxtick.stream import tick_thresholds
 
-METHODS = ("auto", "trace", "batch")
+METHODS = ("auto", "stream", "trace", "batch")
 DEFAULT_CHUNK = 8192
 # Bytes of trajectory one traced chunk may hold before "auto" prefers "batch".
 TRACE_MEMORY = 1 << 30
@@ -143,31 +144,6 @@ def choose_method(num_prices: int, *, max_ticks: int, min_ticks: int = 0,
 
 
 # -- the read-off -----------------------------------------------------------------
-
-
-def tick_thresholds(gain: Array, cost: Array) -> Array:
-  """``r`` with ``gain - p * cost > 0  <=>  p < r`` for every price ``p >= 0``.
-
-  ``r`` is the smallest float ``p`` with ``fl(p * cost) >= gain`` (so the
-  read-off reproduces the scheduler's floating-point comparison exactly):
-  ``gain / cost`` moved by at most two ulps. NaN gains never tick (-inf).
-
-  Args:
-    gain: f[...] ``calib(u)``.
-    cost: f[...] the next tick's cost (> 0).
-
-  Returns:
-    f[...] thresholds.
-  """
-  r = gain / cost
-  down1 = jnp.nextafter(r, -jnp.inf)
-  down2 = jnp.nextafter(down1, -jnp.inf)
-  up1 = jnp.nextafter(r, jnp.inf)
-  meets = lambda p: p * cost >= gain
-  r = jnp.where(meets(down2), down2, jnp.where(meets(down1), down1,
-                                               jnp.where(meets(r), r, up1)))
-  stops_always = jnp.isnan(gain) | jnp.isnan(r)
-  return jnp.where(stops_always, -jnp.inf, r)
 
 
 def stopping_ticks(thresholds: Array, prices: Array, *, min_ticks: int) -> Array:
@@ -329,6 +305,17 @@ def read_front(agent, calib, score, problems, keys, labels, prices, valid, *,
   (:func:`jaxtick.shard.front_sharded`); ``method`` is ``"trace"`` or
   ``"batch"``; ``valid`` (bool[N]) marks the episodes that count.
   """
+  if method == "stream":
+    def score_one(output, problem, label):
+      if score is not None:
+        return jnp.asarray(score(output, problem), bool)
+      if labels is not None:
+        return _labels_score(output, label)
+      return jnp.zeros((), bool)
+    sums, rows = stream.read(agent, calib, score_one, problems, keys, labels, prices,
+                             valid, max_ticks=max_ticks, min_ticks=min_ticks,
+                             lanes=lanes, episodes=episodes)
+    return _Sums(*sums), (None if rows is None else _Read(*rows))
   if method == "trace":
     return _trace_and_read(agent, calib, score, problems, keys, labels, prices, valid,
                            max_ticks=max_ticks, min_ticks=min_ticks,

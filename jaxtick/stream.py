@@ -1,0 +1,199 @@
+"""The streaming front: every price of a grid from one run at its cheapest price.
+
+Under the key contract an episode's trajectory does not depend on the price;
+the price only decides where it stops, and no price of a grid ticks an
+episode further than the grid's smallest. So each episode runs, lane-refilled
+(:mod:`jaxtick.lanes`), until it stops at the smallest price (or
+``max_ticks``), and on the way every price's stopping tick is read off:
+
+* after ``t`` ticks the price rule ticks again iff ``p < r_t``, where ``r_t``
+  is :func:`tick_thresholds` (``g_t / c_t`` corrected to the last ulp, so that
+  the floating-point rule is reproduced bit for bit);
+* with ``R_t = min(r_min_ticks, ..., r_t)`` (running minimum), the prices that
+  stop the episode after exactly ``t`` ticks are ``R_t <= p < R_{t-1}``: on the
+  sorted grid, the index range ``[k_t, k_{t-1})`` with ``k_t`` the number of
+  prices below ``R_t`` (one binary search); at ``max_ticks`` every price left.
+
+Each tick adds the episode's tick count, cost spent and score into per-price
+*difference* arrays at ``k_t`` and ``k_{t-1}`` (a few scatter-adds per lane),
+summed by one cumulative sum at the end. Cost: one run at the cheapest price
+plus O(log P) per tick; memory O(lanes + P), no trajectory stored. With
+``episodes=True`` each lane also keeps its episode's row over the P prices and
+writes it when the episode retires (O(P) per tick per lane).
+
+The counts (ticks, correct) equal :func:`jaxtick.run_price_batch` at every
+price exactly; the cost sums are taken in another order, so mean costs agree
+to float rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxtick import lanes as _lanes
+from jaxtick.api import Array
+from jaxtick.schedule import init_key, tick_key
+
+
+def tick_thresholds(gain: Array, cost: Array) -> Array:
+  """``r`` with ``gain - p * cost > 0  <=>  p < r`` for every price ``p >= 0``.
+
+  ``r`` is the smallest float ``p`` with ``fl(p * cost) >= gain`` (so the
+  read-off reproduces the scheduler's floating-point comparison exactly):
+  ``gain / cost`` moved by at most two ulps. NaN gains never tick (-inf).
+
+  Args:
+    gain: f[...] ``calib(u)``.
+    cost: f[...] the next tick's cost (> 0).
+
+  Returns:
+    f[...] thresholds.
+  """
+  r = gain / cost
+  down1 = jnp.nextafter(r, -jnp.inf)
+  down2 = jnp.nextafter(down1, -jnp.inf)
+  up1 = jnp.nextafter(r, jnp.inf)
+  meets = lambda p: p * cost >= gain
+  r = jnp.where(meets(down2), down2, jnp.where(meets(down1), down1,
+                                               jnp.where(meets(r), r, up1)))
+  stops_always = jnp.isnan(gain) | jnp.isnan(r)
+  return jnp.where(stops_always, -jnp.inf, r)
+
+
+class _Lanes(NamedTuple):
+  """Episodes in flight (leading axis: lanes)."""
+
+  state: Any
+  key: Array
+  problem: Any
+  label: Array
+  ep: Array  # episode index; ``empty`` marks an empty lane
+  t: Array  # ticks so far
+  spent: Array  # cost of those ticks
+  run_min: Array  # R_t: running minimum of the thresholds from min_ticks on
+  k: Array  # prices below R_t (on the sorted grid): those still ticking
+  go: Array  # the cheapest price ticks again
+  row: Any  # episodes=True: this episode's (ticks, cost, output, correct) per price
+
+
+class Sums(NamedTuple):
+  ticks: Array  # i32[P]
+  cost: Array  # f[P]
+  correct: Array  # i32[P]
+
+
+def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
+         max_ticks: int, min_ticks: int, lanes: int, episodes: bool):
+  """Streams the episodes: ``(Sums, per-episode rows or None)``.
+
+  Args:
+    agent, calib: the Tick agent and calibration map.
+    score_one: ``score_one(output, problem, label) -> bool[]``.
+    problems, keys, labels: N episodes (labels: [N, ...], any placeholder).
+    prices: f[P] in any order (repeats, 0 and +inf allowed).
+    valid: bool[N], the episodes that count (the others are never run).
+    max_ticks, min_ticks: static tick bounds.
+    lanes: static lanes in flight (clipped to N).
+    episodes: static; also return per-episode rows
+      ``(ticks i32[N, P], cost f[N, P], output [N, P, ...], correct bool[N, P])``.
+
+  Returns:
+    :class:`Sums` over the valid episodes, in the order of ``prices``.
+  """
+  n = keys.shape[0]
+  num_prices = prices.shape[0]
+  num_lanes = min(lanes, n)
+  min_idle = max(1, num_lanes // 2)
+  order = jnp.argsort(prices, stable=True)
+  grid = prices[order]  # sorted
+  dtype = prices.dtype
+
+  def observe(state, t, spent, run_min, k_prev, problem, label, live):
+    """One lane after ``t`` ticks: the prices that stop here and what they score."""
+    r = tick_thresholds(calib(agent.uncertainty(state)), agent.cost(state))
+    counted = t >= min_ticks
+    run_min = jnp.where(counted, jnp.minimum(run_min, r), run_min)
+    k = jnp.where(counted, jnp.searchsorted(grid, run_min, side="left"), num_prices)
+    k = jnp.where((t >= max_ticks) | ~live, 0, k).astype(jnp.int32)
+    k = jnp.minimum(k, k_prev)
+    output = agent.output(state)
+    correct = score_one(output, problem, label)
+    return run_min, k, output, correct
+
+  def observe_lanes(ln, fresh, acc):
+    """Updates ``k``/``go`` of the lanes in ``fresh``; adds their stops to ``acc``."""
+    run_min, k, output, correct = jax.vmap(observe)(
+        ln.state, ln.t, ln.spent, ln.run_min, ln.k, ln.problem, ln.label,
+        fresh & (ln.ep != n))
+    k = jnp.where(fresh, k, ln.k)
+    run_min = jnp.where(fresh, run_min, ln.run_min)
+    live = fresh & (ln.ep != n)
+    lo = jnp.where(live, k, num_prices)  # the range [k, k_prev) stops here
+    hi = jnp.where(live, ln.k, num_prices)
+
+    def diff(d, v):
+      v = jnp.where(lo < hi, v, 0)  # nothing stops: add nothing (not +v - v)
+      return d.at[lo].add(v, mode="drop").at[hi].add(-v, mode="drop")
+
+    acc = Sums(diff(acc.ticks, ln.t), diff(acc.cost, ln.spent),
+               diff(acc.correct, correct.astype(jnp.int32)))
+    row = ln.row
+    if episodes:
+      idx = jnp.arange(num_prices)
+      here = live[:, None] & (idx[None, :] >= lo[:, None]) & (idx[None, :] < hi[:, None])
+      put = lambda buf, v: jnp.where(
+          here.reshape(here.shape + (1,) * (buf.ndim - 2)), v[:, None], buf)
+      row = (put(row[0], ln.t), put(row[1], ln.spent), put(row[2], output),
+             put(row[3], correct))
+    go = (ln.ep != n) & (k > 0)
+    return ln._replace(run_min=run_min, k=k, go=go, row=row), acc
+
+  def load(idx, acc):
+    safe = jnp.clip(idx, 0, n - 1)
+    k = keys[safe]
+    problem = _lanes.take(problems, safe)
+    state = jax.vmap(agent.init)(problem, jax.vmap(init_key)(k))
+    ep = jnp.where((idx < n) & valid[safe], idx, n)
+    m = idx.shape[0]
+    row = None
+    if episodes:
+      out_shape = jax.eval_shape(agent.output, jax.tree_util.tree_map(lambda x: x[0], state))
+      row = (jnp.zeros((m, num_prices), jnp.int32), jnp.zeros((m, num_prices), dtype),
+             jnp.zeros((m, num_prices) + out_shape.shape, out_shape.dtype),
+             jnp.zeros((m, num_prices), bool))
+    ln = _Lanes(state, k, problem, labels[safe], ep, jnp.zeros(m, jnp.int32),
+                jnp.zeros(m, dtype), jnp.full(m, jnp.inf, dtype),
+                jnp.full(m, num_prices, jnp.int32), jnp.zeros(m, bool), row)
+    return observe_lanes(ln, jnp.ones(m, bool), acc)
+
+  def step(ln, acc):
+    cost = jax.vmap(agent.cost)(ln.state)
+    ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
+    ln = ln._replace(state=_lanes.select(ln.go, ticked, ln.state),
+                     t=jnp.where(ln.go, ln.t + 1, ln.t),
+                     spent=jnp.where(ln.go, ln.spent + cost, ln.spent))
+    return observe_lanes(ln, ln.go, acc)
+
+  def write(out, ln, mask):
+    if out is None:
+      return None
+    dest = jnp.where(mask, ln.ep, n)  # n: dropped
+    return jax.tree_util.tree_map(
+        lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True), out, ln.row)
+
+  zeros = lambda dt: jnp.zeros(num_prices + 1, dt)
+  acc = Sums(zeros(jnp.int32), zeros(dtype), zeros(jnp.int32))
+  out = None
+  if episodes:
+    rows = jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row)
+    out = jax.tree_util.tree_map(lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype), rows)
+  out, acc = _lanes.run(load, step, write, out, acc, num_episodes=n, empty=n,
+                        num_lanes=num_lanes, min_idle=min_idle)
+  unsort = lambda x: jnp.zeros_like(x).at[..., order].set(x)
+  sums = Sums(*(unsort(jnp.cumsum(d)[:num_prices]) for d in acc))
+  if out is not None:
+    out = tuple(jnp.zeros_like(x).at[:, order].set(x) for x in out)
+  return sums, out
