@@ -52,6 +52,8 @@ METHODS = ("auto", "stream", "trace", "batch")
 DEFAULT_CHUNK = 8192
 # Bytes of trajectory one traced chunk may hold before "auto" prefers "batch".
 TRACE_MEMORY = 1 << 30
+# Grids this small go to "batch" rather than "stream" when "trace" is not chosen.
+BATCH_PRICES = 4
 
 Score = Callable[[Array, Problem], Array]
 
@@ -126,20 +128,24 @@ def _check_score(score, n):
 
 def choose_method(num_prices: int, *, max_ticks: int, min_ticks: int = 0,
                   bytes_per_tick: int = 16, chunk: int = DEFAULT_CHUNK) -> str:
-  """The method ``"auto"`` picks: ``"trace"`` unless it is likely slower or too big.
+  """The method ``"auto"`` picks.
 
-  Tracing costs ``max_ticks`` ticks per episode; the batch costs the mean
-  ticks at each of the P prices, at least ``max(min_ticks, 1)`` each. So
-  ``"trace"`` is chosen when ``max_ticks <= P * max(min_ticks, 1)`` and one
-  chunk's trajectory (``chunk * (max_ticks + 1) * bytes_per_tick``) fits
-  :data:`TRACE_MEMORY`; an agent whose cap is far above its mean ticks (an
-  SPRT capped at thousands of observations) goes to ``"batch"``. Pass
-  ``method=`` to :func:`front` to force either.
+  ``"trace"`` runs every episode to ``max_ticks`` and reads all prices off;
+  ``"stream"`` runs each episode once, to where the grid's cheapest price
+  stops it, reading the prices off as it goes (more work per tick);
+  ``"batch"`` runs every (price, episode) pair. So: ``"trace"`` when
+  ``max_ticks <= P * max(min_ticks, 1)`` (the cap is near the mean ticks) and
+  one chunk's trajectory (``chunk * (max_ticks + 1) * bytes_per_tick``) fits
+  :data:`TRACE_MEMORY`; otherwise ``"stream"``, unless the grid has at most
+  :data:`BATCH_PRICES` prices, where running them one by one costs less than
+  the stream's per-tick read-off. (``python -m sims.bench front``, 2-core CPU:
+  with 64 prices the stream costs 1.2 single runs at the cheapest price on
+  MCTS, 3 on the gap test and 6 on the coin, whose ticks are cheapest.)
+  Pass ``method=`` to :func:`front` to force one.
   """
-  if max_ticks > num_prices * max(min_ticks, 1):
-    return "batch"
-  if chunk * (max_ticks + 1) * bytes_per_tick > TRACE_MEMORY:
-    return "batch"
+  if max_ticks > num_prices * max(min_ticks, 1) or (
+      chunk * (max_ticks + 1) * bytes_per_tick > TRACE_MEMORY):
+    return "batch" if num_prices <= BATCH_PRICES else "stream"
   return "trace"
 
 

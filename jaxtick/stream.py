@@ -79,6 +79,13 @@ class _Lanes(NamedTuple):
   row: Any  # episodes=True: this episode's (ticks, cost, output, correct) per price
 
 
+class _Acc(NamedTuple):
+  """Per-price difference arrays on the sorted grid (index P: nothing stops)."""
+
+  ints: Array  # i32[P + 1, 2]: ticks, correct
+  cost: Array  # f[P + 1]
+
+
 class Sums(NamedTuple):
   ticks: Array  # i32[P]
   cost: Array  # f[P]
@@ -116,7 +123,11 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     r = tick_thresholds(calib(agent.uncertainty(state)), agent.cost(state))
     counted = t >= min_ticks
     run_min = jnp.where(counted, jnp.minimum(run_min, r), run_min)
-    k = jnp.where(counted, jnp.searchsorted(grid, run_min, side="left"), num_prices)
+    # Compare-and-count against all P prices: on CPU (process time, coin, P = 64)
+    # cheaper than the while-loop or the unrolled binary search, whose gathers
+    # dominate.
+    k = jnp.where(counted, jnp.searchsorted(grid, run_min, side="left",
+                                            method="compare_all"), num_prices)
     k = jnp.where((t >= max_ticks) | ~live, 0, k).astype(jnp.int32)
     k = jnp.minimum(k, k_prev)
     output = agent.output(state)
@@ -134,12 +145,14 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     lo = jnp.where(live, k, num_prices)  # the range [k, k_prev) stops here
     hi = jnp.where(live, ln.k, num_prices)
 
-    def diff(d, v):
-      v = jnp.where(lo < hi, v, 0)  # nothing stops: add nothing (not +v - v)
-      return d.at[lo].add(v, mode="drop").at[hi].add(-v, mode="drop")
-
-    acc = Sums(diff(acc.ticks, ln.t), diff(acc.cost, ln.spent),
-               diff(acc.correct, correct.astype(jnp.int32)))
+    # Two scatter-adds per tick: +v at k, -v at k_prev, for (ticks, correct) as one
+    # int32 pair and the cost; nothing is added where nothing stops (not +v - v).
+    stops = (lo < hi)[:, None]
+    idx = jnp.concatenate([lo, hi])
+    ints = jnp.where(stops, jnp.stack([ln.t, correct.astype(jnp.int32)], axis=1), 0)
+    cost = jnp.where(stops[:, 0], ln.spent, 0)
+    acc = _Acc(acc.ints.at[idx].add(jnp.concatenate([ints, -ints]), mode="drop"),
+               acc.cost.at[idx].add(jnp.concatenate([cost, -cost]), mode="drop"))
     row = ln.row
     if episodes:
       idx = jnp.arange(num_prices)
@@ -184,8 +197,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     return jax.tree_util.tree_map(
         lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True), out, ln.row)
 
-  zeros = lambda dt: jnp.zeros(num_prices + 1, dt)
-  acc = Sums(zeros(jnp.int32), zeros(dtype), zeros(jnp.int32))
+  acc = _Acc(jnp.zeros((num_prices + 1, 2), jnp.int32), jnp.zeros(num_prices + 1, dtype))
   out = None
   if episodes:
     rows = jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row)
@@ -193,7 +205,9 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   out, acc = _lanes.run(load, step, write, out, acc, num_episodes=n, empty=n,
                         num_lanes=num_lanes, min_idle=min_idle)
   unsort = lambda x: jnp.zeros_like(x).at[..., order].set(x)
-  sums = Sums(*(unsort(jnp.cumsum(d)[:num_prices]) for d in acc))
+  ints = jnp.cumsum(acc.ints, axis=0)[:num_prices]
+  sums = Sums(unsort(ints[:, 0]), unsort(jnp.cumsum(acc.cost)[:num_prices]),
+              unsort(ints[:, 1]))
   if out is not None:
     out = tuple(jnp.zeros_like(x).at[:, order].set(x) for x in out)
   return sums, out

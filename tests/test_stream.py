@@ -1,0 +1,68 @@
+"""The streaming front against run_price_batch at every price, at the edges of the read-off."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxtick as jt
+from jaxtick.agents import sequential as sq
+
+
+def _check_against_batch(agent, probs, keys, prices, labels, *, max_ticks, min_ticks=0,
+                         lanes=32):
+  fr = jt.front(agent, probs, keys, prices, max_ticks=max_ticks, min_ticks=min_ticks,
+                score=labels, episodes=True, method="stream", lanes=lanes)
+  for i, p in enumerate(prices):
+    ref = jt.run_price_batch(agent, probs, keys, p, max_ticks=max_ticks,
+                             min_ticks=min_ticks, lanes=lanes)
+    np.testing.assert_array_equal(fr.ticks[i], ref.ticks, err_msg=f"price {p}")
+    np.testing.assert_array_equal(fr.cost[i], ref.cost, err_msg=f"price {p}")
+    out = jax.vmap(agent.output)(ref.state)
+    np.testing.assert_array_equal(fr.output[i], out)
+    assert int(fr.total_ticks[i]) == int(ref.ticks.sum())
+    assert int(fr.correct[i]) == int(np.sum(np.asarray(out) == np.asarray(labels)))
+  return fr
+
+
+def test_prices_on_the_thresholds_themselves():
+  """Grid prices equal to episodes' own tick thresholds: the tie goes to stopping."""
+  n = 60
+  probs = jt.problems.coin_problems(jax.random.key(3), n)
+  keys = jax.random.split(jax.random.key(4), n)
+  agent = jt.agents.coin()
+  tr = jax.vmap(lambda p, k: jt.soft.trace(agent, p, k, max_ticks=16))(probs, keys)
+  thr = np.asarray(jt.front.tick_thresholds(tr.uncertainty, tr.cost))
+  on = np.unique(thr[np.isfinite(thr) & (thr > 0)])[::7][:9].astype(np.float32)
+  prices = np.concatenate([on, [0.0, np.inf], on[:2]]).astype(np.float32)
+  _check_against_batch(agent, probs, keys, prices, probs > 0.5, max_ticks=16, min_ticks=1)
+
+
+def test_sprt_capped_at_ten_thousand():
+  """A cap far above the mean ticks: one run at the cheapest price, not 10,000 ticks each."""
+  theta = jt.problems.parameter_grid(np.array([0.4, 0.5, 0.6]), 20)
+  agent = sq.sprt("bernoulli", 0.45, 0.55, 0.05, 0.05)
+  keys = jax.random.split(jax.random.key(9), theta.shape[0])
+  prices = np.array([0.0, 0.5, 1.5, 2.5, np.inf], np.float32)
+  fr = _check_against_batch(agent, theta, keys, prices, (theta > 0.5).astype(jnp.int32),
+                            max_ticks=10_000, lanes=16)
+  assert int(fr.ticks.max()) > 60  # episodes really run long at price 0
+
+
+def test_auto_streams_when_the_cap_is_far_above_the_mean():
+  assert jt.front.choose_method(64, max_ticks=10_000) == "stream"
+  assert jt.front.choose_method(64, max_ticks=32, min_ticks=2) == "trace"
+  assert jt.front.choose_method(2, max_ticks=10_000) == "batch"
+
+
+@pytest.mark.parametrize("lanes", [1, 7, 64])
+def test_lane_count_does_not_change_the_front(lanes):
+  n = 50
+  probs = jt.problems.coin_problems(jax.random.key(5), n)
+  keys = jax.random.split(jax.random.key(6), n)
+  prices = np.array([0.3, 0.9, 2.0], np.float32)
+  kw = dict(max_ticks=20, min_ticks=2, score=probs > 0.5, episodes=True)
+  a = jt.front(jt.agents.coin(), probs, keys, prices, method="stream", lanes=lanes, **kw)
+  b = jt.front(jt.agents.coin(), probs, keys, prices, method="trace", **kw)
+  for f in ("ticks", "cost", "output", "episode_correct", "total_ticks", "correct"):
+    np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
