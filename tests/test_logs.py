@@ -74,11 +74,15 @@ def _sal_row(answer="\\frac{1}{2}"):
 def test_search_and_learn_schema(tmp_path):
   rows = [_sal_row(), dict(_sal_row("2"), completions=["\\boxed{2}"], scores=[[0.4]],
                            completion_tokens=[11])]
-  log = logs.load_search_and_learn(_write(tmp_path / "s.jsonl", rows))
+  exact = logs.load_search_and_learn(_write(tmp_path / "s.jsonl", rows), grader="exact")
+  np.testing.assert_array_equal(exact.correct[0], [True, False, False, False])
+  np.testing.assert_array_equal(exact.answer[0], [0, 1, 2, 3])   # 1/2, 2, invalid, 0.5
+  log = logs.load_search_and_learn(tmp_path / "s.jsonl", grader="math_verify")
   np.testing.assert_array_equal(log.count, [4, 1])
-  np.testing.assert_array_equal(log.correct[0], [True, False, False, False])
+  np.testing.assert_array_equal(log.correct[0], [True, False, False, True])   # 0.5 = 1/2
+  np.testing.assert_array_equal(log.answer[0], [0, 1, 2, 0])
   np.testing.assert_allclose(log.reward[0], [0.8, 0.1, 0.3, 0.95])   # last step
-  np.testing.assert_array_equal(log.answer[0], [0, 1, 2, 3])   # 1/2, 2, invalid, 0.5
+  assert log.tokens_known and log.iid
   np.testing.assert_array_equal(log.tokens[0], [120, 80, 30, 200])
   assert log.correct[1, 0] and log.answer[1, 1] == -1 and not log.correct[1, 1]
   lmin = logs.load_search_and_learn(tmp_path / "s.jsonl", agg="min")
