@@ -3,6 +3,7 @@
 import functools
 import json
 import zlib
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -262,25 +263,45 @@ def _corrupt(data: bytes, rng) -> bytes:
   return bytes(b)
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "npz", "search_and_learn", "lm_eval"])
-def test_fuzz_only_clear_errors(tmp_path, fmt):
-  rng = np.random.default_rng(zlib.crc32(fmt.encode()))
+DATA = Path(__file__).resolve().parent / "data"
+FUZZ = {  # name: (format, loader keywords, suffix of the corrupted copies)
+    "jsonl": ("jsonl", {}, ""), "npz": ("npz", {}, ""),
+    "search_and_learn": ("search_and_learn", {}, ""), "lm_eval": ("lm_eval", {}, ""),
+    # files the real tools wrote (tests/data/make_fixtures.py)
+    "lm_eval_0.4.13": ("lm_eval", {}, ""), "lm_eval_0.4.2_array": ("lm_eval", {}, ""),
+    "sal_datasets_jsonl": ("search_and_learn", {}, ""),
+    "sal_datasets_parquet": ("search_and_learn", {}, ".parquet"),
+    "columns": ("columns", {"reference": "answer", "responses": "completions",
+                            "tokens": "completion_tokens"}, ""),
+}
+
+
+@pytest.mark.parametrize("name", list(FUZZ))
+def test_fuzz_only_clear_errors(tmp_path, name):
+  fmt, kw, suffix = FUZZ[name]
+  rng = np.random.default_rng(zlib.crc32(name.encode()))
   src = tmp_path / f"src.{fmt}"
-  if fmt == "jsonl":
+  if name == "jsonl":
     logs.save_jsonl(src, _log(4, 3))
-  elif fmt == "npz":
+  elif name == "npz":
     logs.save_npz(src, _log(4, 3))
-  elif fmt == "search_and_learn":
+  elif name == "search_and_learn":
     _write(src, [_sal_row(), _sal_row("2")])
-  else:
+  elif name == "lm_eval":
     _write(src, [_lm_row(0), _lm_row(1)])
+  else:
+    src = DATA / {"lm_eval_0.4.13": "lm_eval_samples_jt_math.jsonl",
+                  "lm_eval_0.4.2_array": "lm_eval_0.4.2_jt_math.jsonl",
+                  "sal_datasets_jsonl": "sal_best_of_n.jsonl",
+                  "sal_datasets_parquet": "sal_best_of_n.parquet",
+                  "columns": "sal_best_of_n.jsonl"}[name]
   data = src.read_bytes()
   kinds = {"ok": 0, "error": 0}
   for i in range(100):
-    p = tmp_path / f"f{i}"
+    p = tmp_path / f"f{i}{suffix}"
     p.write_bytes(_corrupt(data, rng))
     try:
-      out = logs.load(p, format=fmt)
+      out = logs.load(p, format=fmt, **kw)
     except ValueError as e:
       assert str(e) and "\n" not in str(e)
       kinds["error"] += 1

@@ -5,6 +5,7 @@ lm-evaluation-harness 0.4.13 wrote the ``lm_eval_samples_*.jsonl`` files itself
 5.2.0 wrote the search-and-learn files (``to_json(lines=True)``, ``to_parquet``).
 """
 
+import ast
 import json
 import warnings
 from pathlib import Path
@@ -36,11 +37,24 @@ def _harness_rows(name):
   return [r for r in rows if r["filter"] == f0]
 
 
-def _mv_correct(gold_answers, text):
-  """math-verify's own verdict on a whole sample text (its own extraction),
-  as the harness's minerva_math task calls it: verify(parse(gold), parse(text))."""
+def _gold_texts(target):
+  """The file's target as its accepted answers, without jaxtick's code: the
+  harness writes str(list) for a list target (0.4.2 wrote the list)."""
+  if isinstance(target, list):
+    return [str(t) for t in target]
+  if target.startswith("['"):
+    return ast.literal_eval(target)
+  return [target]
+
+
+def _mv_correct(gold_texts, text):
+  """math-verify's own verdict on a whole sample text (its own extraction), as
+  the harness's minerva_math task calls it: verify(parse(gold), parse(text)).
+  A GSM8K solution is parsed whole too (math-verify extracts its final number);
+  an answer is parsed as a math span."""
   pred = math_verify.parse(text)
-  return any(bool(math_verify.verify(math_verify.parse(f"${g}$"), pred)) for g in gold_answers)
+  return any(bool(math_verify.verify(
+      math_verify.parse(g if "####" in g else f"${g}$"), pred)) for g in gold_texts)
 
 
 @pytest.mark.parametrize("name", HARNESS)
@@ -50,7 +64,7 @@ def test_harness_correct_equals_math_verify_on_every_sample(name):
   assert log.count.shape == (len(rows),)
   for q, r in enumerate(rows):
     texts = [t for req in r["resps"] for t in req]
-    gold = logs.references(r["target"])
+    gold = _gold_texts(r["target"])
     if all(g.isalpha() for g in gold):
       continue   # word answers ("red") are not math-verify's domain: checked by value below
     want = [_mv_correct(gold, t) for t in texts]
