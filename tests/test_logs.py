@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxtick.problems import logs, pools
+from jaxtick.problems import answers, logs, pools
 
 
 def _write(path, rows, end="\n"):
@@ -78,10 +78,12 @@ def test_search_and_learn_schema(tmp_path):
   exact = logs.load_search_and_learn(_write(tmp_path / "s.jsonl", rows), grader="exact")
   np.testing.assert_array_equal(exact.correct[0], [True, False, False, False])
   np.testing.assert_array_equal(exact.answer[0], [0, 1, 2, 3])   # 1/2, 2, invalid, 0.5
-  log = logs.load_search_and_learn(tmp_path / "s.jsonl", grader="math_verify")
+  log = exact
+  if answers.has_math_verify():   # jaxtick[llm]: 0.5 is \frac{1}{2}
+    log = logs.load_search_and_learn(tmp_path / "s.jsonl", grader="math_verify")
+    np.testing.assert_array_equal(log.correct[0], [True, False, False, True])
+    np.testing.assert_array_equal(log.answer[0], [0, 1, 2, 0])
   np.testing.assert_array_equal(log.count, [4, 1])
-  np.testing.assert_array_equal(log.correct[0], [True, False, False, True])   # 0.5 = 1/2
-  np.testing.assert_array_equal(log.answer[0], [0, 1, 2, 0])
   np.testing.assert_allclose(log.reward[0], [0.8, 0.1, 0.3, 0.95])   # last step
   assert log.tokens_known and log.iid
   np.testing.assert_array_equal(log.tokens[0], [120, 80, 30, 200])

@@ -15,7 +15,11 @@ import pytest
 
 from jaxtick.problems import answers, logs
 
-math_verify = pytest.importorskip("math_verify")
+try:
+  import math_verify
+except ImportError:
+  math_verify = None
+needs_mv = pytest.mark.skipif(math_verify is None, reason="math-verify not installed")
 
 DATA = Path(__file__).resolve().parent / "data"
 HARNESS = ["lm_eval_samples_jt_math.jsonl", "lm_eval_samples_jt_math_once.jsonl",
@@ -58,6 +62,7 @@ def _mv_correct(gold_texts, text):
 
 
 @pytest.mark.parametrize("name", HARNESS)
+@needs_mv
 def test_harness_correct_equals_math_verify_on_every_sample(name):
   log = logs.load_lm_eval(DATA / name)
   rows = _harness_rows(name)
@@ -73,6 +78,7 @@ def test_harness_correct_equals_math_verify_on_every_sample(name):
 
 
 @pytest.mark.parametrize("name", SAL)
+@needs_mv
 def test_search_and_learn_correct_equals_math_verify_on_every_sample(name):
   log = logs.load_search_and_learn(DATA / name)
   with open(DATA / "sal_best_of_n.jsonl") as f:
@@ -82,6 +88,7 @@ def test_search_and_learn_correct_equals_math_verify_on_every_sample(name):
     assert log.correct[q, :len(want)].tolist() == want, (name, q)
 
 
+@needs_mv
 def test_harness_math_targets_are_graded_as_answers():
   log = logs.load_lm_eval(DATA / "lm_eval_samples_jt_math.jsonl")   # filter take-first
   assert log.correct.shape == (6, 4) and log.iid and log.tokens_known
@@ -102,6 +109,7 @@ def test_harness_math_targets_are_graded_as_answers():
   assert rows[0]["exact_match"] == 0.0 and log.correct[0, 0]
 
 
+@needs_mv
 def test_harness_filters_and_formats():
   path = DATA / "lm_eval_samples_jt_math.jsonl"
   a = logs.load_lm_eval(path)
@@ -119,6 +127,7 @@ def test_harness_filters_and_formats():
   assert once.correct.shape == (6, 1)
 
 
+@needs_mv
 def test_harness_list_targets_accept_any_answer():
   assert json.loads((DATA / "lm_eval_samples_jt_list.jsonl").read_text().splitlines()[0])[
       "target"] == "['red', 'blue', 'yellow']"          # as the harness writes it
@@ -146,6 +155,7 @@ def test_harness_refuses_what_holds_no_samples(name, kind):
   assert re.search(kind + "; jaxtick replays generated samples", msg)
 
 
+@needs_mv
 def test_search_and_learn_approaches_tokens_and_iid():
   bon = logs.load_search_and_learn(DATA / "sal_best_of_n.jsonl")
   assert bon.iid and bon.tokens_known
@@ -178,13 +188,14 @@ def test_unknown_tokens_replay_samples_but_refuse_a_token_cost():
 
 def test_non_iid_replay_warns_once(monkeypatch):
   monkeypatch.setattr(logs._core, "_NON_IID_WARNED", False)
-  log = logs.load_search_and_learn(DATA / "sal_beam_search.jsonl")
+  log = logs.load_search_and_learn(DATA / "sal_beam_search.jsonl", grader="exact")
   with pytest.warns(UserWarning, match="not independent draws"):
     logs.replay_pool(log)
+  iid = logs.load_search_and_learn(DATA / "sal_best_of_n.jsonl", grader="exact")
   with warnings.catch_warnings():
     warnings.simplefilter("error")
     logs.replay_pool(log)                               # once
-    logs.replay_pool(logs.load_search_and_learn(DATA / "sal_best_of_n.jsonl"))
+    logs.replay_pool(iid)
 
 
 class _StandInDataset:
@@ -201,6 +212,7 @@ class _StandInDataset:
     return len(self.rows)
 
 
+@needs_mv
 def test_search_and_learn_dataset_objects_duck_typed():
   rows = [json.loads(x) for x in (DATA / "sal_best_of_n.jsonl").read_text().splitlines()]
   want = logs.load_search_and_learn(DATA / "sal_best_of_n.jsonl")
@@ -220,6 +232,7 @@ def test_search_and_learn_dataset_objects_duck_typed():
     logs.load_search_and_learn(bad)
 
 
+@needs_mv
 def test_search_and_learn_real_dataset_if_installed(tmp_path):
   datasets = pytest.importorskip("datasets")
   rows = [json.loads(x) for x in (DATA / "sal_best_of_n.jsonl").read_text().splitlines()]
@@ -229,6 +242,7 @@ def test_search_and_learn_real_dataset_if_installed(tmp_path):
     np.testing.assert_array_equal(logs.load_search_and_learn(src).correct, want.correct)
 
 
+@needs_mv
 def test_columns_loader(tmp_path):
   rows = [{"prompt": "p0", "gold": "\\frac{1}{2}", "texts": ["\\boxed{0.5}", "\\boxed{2}"],
            "rm": [0.9, 0.2], "ntok": [10, 20], "secs": [0.5, 0.7]},
