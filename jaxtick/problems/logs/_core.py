@@ -12,7 +12,7 @@ import warnings
 import zipfile
 from importlib import resources
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
