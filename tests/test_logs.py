@@ -3,12 +3,13 @@
 import functools
 import json
 import zlib
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from jaxtick.problems import logs, pools
+from jaxtick.problems import answers, logs, pools
 
 
 def _write(path, rows, end="\n"):
@@ -74,11 +75,17 @@ def _sal_row(answer="\\frac{1}{2}"):
 def test_search_and_learn_schema(tmp_path):
   rows = [_sal_row(), dict(_sal_row("2"), completions=["\\boxed{2}"], scores=[[0.4]],
                            completion_tokens=[11])]
-  log = logs.load_search_and_learn(_write(tmp_path / "s.jsonl", rows))
+  exact = logs.load_search_and_learn(_write(tmp_path / "s.jsonl", rows), grader="exact")
+  np.testing.assert_array_equal(exact.correct[0], [True, False, False, False])
+  np.testing.assert_array_equal(exact.answer[0], [0, 1, 2, 3])   # 1/2, 2, invalid, 0.5
+  log = exact
+  if answers.has_math_verify():   # jaxtick[llm]: 0.5 is \frac{1}{2}
+    log = logs.load_search_and_learn(tmp_path / "s.jsonl", grader="math_verify")
+    np.testing.assert_array_equal(log.correct[0], [True, False, False, True])
+    np.testing.assert_array_equal(log.answer[0], [0, 1, 2, 0])
   np.testing.assert_array_equal(log.count, [4, 1])
-  np.testing.assert_array_equal(log.correct[0], [True, False, False, False])
   np.testing.assert_allclose(log.reward[0], [0.8, 0.1, 0.3, 0.95])   # last step
-  np.testing.assert_array_equal(log.answer[0], [0, 1, 2, 3])   # 1/2, 2, invalid, 0.5
+  assert log.tokens_known and log.iid
   np.testing.assert_array_equal(log.tokens[0], [120, 80, 30, 200])
   assert log.correct[1, 0] and log.answer[1, 1] == -1 and not log.correct[1, 1]
   lmin = logs.load_search_and_learn(tmp_path / "s.jsonl", agg="min")
@@ -258,25 +265,45 @@ def _corrupt(data: bytes, rng) -> bytes:
   return bytes(b)
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "npz", "search_and_learn", "lm_eval"])
-def test_fuzz_only_clear_errors(tmp_path, fmt):
-  rng = np.random.default_rng(zlib.crc32(fmt.encode()))
+DATA = Path(__file__).resolve().parent / "data"
+FUZZ = {  # name: (format, loader keywords, suffix of the corrupted copies)
+    "jsonl": ("jsonl", {}, ""), "npz": ("npz", {}, ""),
+    "search_and_learn": ("search_and_learn", {}, ""), "lm_eval": ("lm_eval", {}, ""),
+    # files the real tools wrote (tests/data/make_fixtures.py)
+    "lm_eval_0.4.13": ("lm_eval", {}, ""), "lm_eval_0.4.2_array": ("lm_eval", {}, ""),
+    "sal_datasets_jsonl": ("search_and_learn", {}, ""),
+    "sal_datasets_parquet": ("search_and_learn", {}, ".parquet"),
+    "columns": ("columns", {"reference": "answer", "responses": "completions",
+                            "tokens": "completion_tokens"}, ""),
+}
+
+
+@pytest.mark.parametrize("name", list(FUZZ))
+def test_fuzz_only_clear_errors(tmp_path, name):
+  fmt, kw, suffix = FUZZ[name]
+  rng = np.random.default_rng(zlib.crc32(name.encode()))
   src = tmp_path / f"src.{fmt}"
-  if fmt == "jsonl":
+  if name == "jsonl":
     logs.save_jsonl(src, _log(4, 3))
-  elif fmt == "npz":
+  elif name == "npz":
     logs.save_npz(src, _log(4, 3))
-  elif fmt == "search_and_learn":
+  elif name == "search_and_learn":
     _write(src, [_sal_row(), _sal_row("2")])
-  else:
+  elif name == "lm_eval":
     _write(src, [_lm_row(0), _lm_row(1)])
+  else:
+    src = DATA / {"lm_eval_0.4.13": "lm_eval_samples_jt_math.jsonl",
+                  "lm_eval_0.4.2_array": "lm_eval_0.4.2_jt_math.jsonl",
+                  "sal_datasets_jsonl": "sal_best_of_n.jsonl",
+                  "sal_datasets_parquet": "sal_best_of_n.parquet",
+                  "columns": "sal_best_of_n.jsonl"}[name]
   data = src.read_bytes()
   kinds = {"ok": 0, "error": 0}
   for i in range(100):
-    p = tmp_path / f"f{i}"
+    p = tmp_path / f"f{i}{suffix}"
     p.write_bytes(_corrupt(data, rng))
     try:
-      out = logs.load(p, format=fmt)
+      out = logs.load(p, format=fmt, **kw)
     except ValueError as e:
       assert str(e) and "\n" not in str(e)
       kinds["error"] += 1
@@ -285,3 +312,107 @@ def test_fuzz_only_clear_errors(tmp_path, fmt):
       logs.validate(out)
       kinds["ok"] += 1
   assert kinds["error"] > 30
+
+
+# ----------------------------------------------- bad inputs (issue 18, loaders)
+
+BIG = "1" + "0" * 400   # an integer too large for a float
+
+
+@pytest.mark.parametrize("field", ["tokens", "reward", "features", "latency"])
+def test_overflowing_integers_are_value_errors(tmp_path, field):
+  row = dict(GOOD, latency=[1, 2], features=[1.0])
+  text = json.dumps(row)
+  value = "[" + BIG + "]" if field == "features" else "[1, " + BIG + "]"
+  text = text.replace(json.dumps(row[field]), value)
+  (tmp_path / "o.jsonl").write_text(text + "\n")
+  with pytest.raises(ValueError, match=rf"^line 1: field '{field}'\[\d\] is an integer too "
+                                       "large for a float$"):
+    logs.load_jsonl(tmp_path / "o.jsonl")
+
+
+def test_overflow_in_tool_formats(tmp_path):
+  row = json.dumps(_sal_row()).replace("[120, 80, 30, 200]", f"[120, {BIG}, 30, 200]")
+  (tmp_path / "s.jsonl").write_text(row + "\n")
+  with pytest.raises(ValueError, match=r"^line 1: field 'completion_tokens'\[1\] is an integer"):
+    logs.load_search_and_learn(tmp_path / "s.jsonl")
+  row = json.dumps(_sal_row()).replace("[0.9, 0.8]", f"[0.9, {BIG}]")
+  (tmp_path / "s.jsonl").write_text(row + "\n")
+  with pytest.raises(ValueError, match=r"^line 1: field 'scores\[0\]'\[1\] is an integer"):
+    logs.load_search_and_learn(tmp_path / "s.jsonl")
+
+
+def test_logs_without_samples_are_refused(tmp_path):
+  empty = {"correct": [], "reward": [], "answer": [], "tokens": []}
+  with pytest.raises(ValueError, match="^jaxtick JSONL: the log holds no samples"):
+    logs.load_jsonl(_write(tmp_path / "e.jsonl", [empty, empty]))
+  with pytest.raises(ValueError, match="^search-and-learn: the log holds no samples"):
+    logs.load_search_and_learn(_write(tmp_path / "s.jsonl", [dict(
+        _sal_row(), completions=[], scores=[], completion_tokens=[])]))
+  with pytest.raises(ValueError, match="^lm-evaluation-harness: the log holds no samples"):
+    logs.load_lm_eval(_write(tmp_path / "l.jsonl", [dict(_lm_row(0), resps=[[]])]))
+  log = _log()
+  with pytest.raises(ValueError, match="the log holds no samples"):
+    logs.validate(log._replace(count=np.zeros_like(log.count)))
+  (tmp_path / "blank.jsonl").write_text("\n")
+  with pytest.raises(ValueError, match="the file holds no rows"):
+    logs.load_jsonl(tmp_path / "blank.jsonl")
+
+
+def test_npz_member_cap_is_read_from_the_zip_header(tmp_path, monkeypatch):
+  path = logs.save_npz(tmp_path / "g.npz", _log())
+  reads = []
+  real = np.load
+  monkeypatch.setattr(np, "load", lambda *a, **k: reads.append(a) or real(*a, **k))
+  with pytest.raises(ValueError, match=r"^field '\w+' is \d+ bytes uncompressed; the cap is "
+                                       r"100 \(max_member_bytes\)$"):
+    logs.load_npz(path, max_member_bytes=100)
+  assert reads == []                                  # refused before NumPy read anything
+  assert logs.load_npz(path, max_member_bytes=10_000).count.shape == (6,)
+  # a zip bomb: 64 MiB of zeros compress to ~64 KiB; the default cap holds, a small one refuses
+  np.savez_compressed(tmp_path / "bomb.npz", correct=np.zeros((1, 1 << 26), bool))
+  assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20
+  with pytest.raises(ValueError, match="field 'correct' is 67108992 bytes uncompressed"):
+    logs.load_npz(tmp_path / "bomb.npz", max_member_bytes=1 << 20)
+  with pytest.raises(ValueError, match="max_member_bytes must be a positive int"):
+    logs.load_npz(path, max_member_bytes=0)
+
+
+def test_random_bytes_as_npz_give_no_pickle_advice(tmp_path):
+  rng = np.random.default_rng(0)
+  for i, data in enumerate([rng.bytes(300), b"\x93NUMPY" + rng.bytes(100), b"PK\x03\x04junk",
+                            b""]):
+    (tmp_path / f"r{i}.npz").write_bytes(data)
+    with pytest.raises(ValueError) as e:
+      logs.load_npz(tmp_path / f"r{i}.npz")
+    msg = str(e.value)
+    assert "pickle" not in msg.lower() and "\n" not in msg and "npz" in msg, msg
+
+
+@pytest.mark.parametrize("row, msg", [
+    (dict(_lm_row(0), target=None), "line 1: field 'target' must be a string, number or"),
+    (dict(_lm_row(0), target=""), "line 1: field 'target' holds no answer"),
+    ({k: v for k, v in _lm_row(0).items() if k != "arguments"}, "line 1: missing field 'arguments'"),
+    (dict(_lm_row(0), arguments={"x": 1}), "line 1: field 'arguments' must map 'gen_args_<i>'"),
+    (dict(_lm_row(0), arguments=[]), "line 1: field 'arguments' is empty"),
+    (dict(_lm_row(0), resps=[["ok", 3]]), r"line 1: field 'resps\[0\]\[1\]' must be a string"),
+    (dict(_lm_row(0), resps=[[["-1.2", "True"]]]), r"line 1: field 'resps\[0\]\[0\]' must be a"),
+    (dict(_lm_row(0), filter=3), "line 1: field 'filter' must be a string"),
+])
+def test_lm_eval_malformed_rows(tmp_path, row, msg):
+  with pytest.raises(ValueError, match="^" + msg) as e:
+    logs.load_lm_eval(_write(tmp_path / "l.jsonl", [row]))
+  assert "\n" not in str(e.value)
+
+
+def test_search_and_learn_malformed_tokens_and_answer(tmp_path):
+  for row, msg in [
+      (dict(_sal_row(), completion_tokens=7), "field 'completion_tokens' must be a list of 4"),
+      (dict(_sal_row(), completion_tokens="x"), "field 'completion_tokens' must be a list"),
+      (dict(_sal_row(), answer=None), "field 'answer' must be a string or number"),
+      (dict(_sal_row(), answer=" "), "field 'answer' is empty"),
+  ]:
+    with pytest.raises(ValueError, match="^line 1: " + msg):
+      logs.load_search_and_learn(_write(tmp_path / "s.jsonl", [row]))
+  with pytest.raises(ValueError, match="approach must be None or one of"):
+    logs.load_search_and_learn(_write(tmp_path / "s.jsonl", [_sal_row()]), approach="mcts")

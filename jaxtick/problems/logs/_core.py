@@ -1,54 +1,6 @@
-"""Logged LLM samples: loaders for the files users already have, and replay.
+"""The log type, validation, our own formats (JSONL, .npz) and replay.
 
-Three formats are read, every one as an *untrusted* file: every field is
-checked (type, shape, range, NaN, ragged rows) and the first problem raises a
-``ValueError`` naming the field and, for JSONL, the 1-based line; nothing is
-unpickled (``np.load(..., allow_pickle=False)``: a file holding Python objects
-is refused). A line longer than ``max_line_bytes`` (default
-:data:`MAX_LINE_BYTES`, 16 MiB) is refused before it is parsed. This module and
-its loaders are the one place in ``jaxtick`` that reads files. Every line
-must end with a newline, so a file cut inside a line is refused as truncated
-(one cut exactly at a line boundary cannot be told from a shorter file).
-
-1. **search-and-learn completions JSONL** (:func:`load_search_and_learn`), one
-   row per problem, as written by huggingface/search-and-learn's best-of-N and
-   beam-search pipelines (vLLM generation, PRM scoring):
-   ``problem`` (str), ``answer`` (str, the reference answer), ``completions``
-   (list of N str), ``scores`` (N lists of per-step PRM scores in [0, 1]),
-   ``completion_tokens`` (N ints >= 0). Other keys (``pred``, ``level``, ...)
-   are ignored. A completion's reward is its step scores aggregated as
-   search-and-learn's ``aggregate_scores`` does (``"last"``, the default,
-   ``"min"`` or ``"prod"``); its answer is the content of its last
-   ``\\boxed{...}`` (:func:`extract_boxed`), normalised by
-   :func:`normalize_answer`; it is correct if that equals the normalised
-   reference. A completion without a boxed answer gets the answer text
-   ``""`` (one shared "invalid" answer) and is wrong.
-2. **lm-evaluation-harness ``--log_samples`` JSONL** (:func:`load_lm_eval`),
-   one row per document and filter: ``doc_id`` (int), ``target`` (str or
-   number), ``resps`` (list of lists of str: the repeated samples, flattened in
-   order), ``filtered_resps`` and per-sample metrics (checked to be present
-   only when ``strict``; not used: they score the *filtered* output, not each
-   sample). Only the rows of one ``filter`` are read (default: the first row's).
-   Each sample's answer is :func:`extract_answer` (last ``\\boxed{}``, else
-   "answer is X", else the last number) of its text, normalised; reward =
-   correctness (a ground-truth oracle: the harness logs no reward model);
-   tokens = whitespace-separated words unless ``count_tokens`` is given.
-3. **our own format**, as ``.npz`` (:func:`save_npz` / :func:`load_npz`; arrays
-   named as the fields of :class:`SampleLog`) or JSONL (:func:`save_jsonl` /
-   :func:`load_jsonl`; one object per query with lists ``correct`` (bool),
-   ``reward`` (number), ``answer`` (int id or str), ``tokens`` (number >= 0),
-   optional ``latency`` (number >= 0), optional ``features`` (numbers, the same
-   length on every line) and optional ``query`` (str id)).
-
-All loaders return a :class:`SampleLog`: rows padded to the longest query,
-``count[q]`` the number of samples logged for query ``q``. Answers become
-per-query ids ``0, 1, ...`` in order of first appearance (text) or are kept as
-given (int ids, e.g. the generator's, where 0 is the correct answer).
-
-:func:`replay_pool` turns a log into a :class:`ReplayPool` (device arrays) and
-:func:`replay_response` hands out query ``x``'s ``j``-th logged sample, with
-``valid = j < count[x]``: asking for more samples than were logged is never
-wrapped around; the allocation code stops that query (it is *exhausted*).
+See :mod:`jaxtick.problems.logs` for the whole story.
 """
 
 from __future__ import annotations
@@ -56,10 +8,11 @@ from __future__ import annotations
 import io
 import json
 import math
-import re
+import warnings
+import zipfile
 from importlib import resources
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -69,9 +22,14 @@ Array = jax.Array
 
 MAX_LINE_BYTES = 16 * 2 ** 20
 MAX_SAMPLES = 1 << 20  # per query
+# Cap on one .npz member's uncompressed size and on whole-file formats (a
+# Parquet file's uncompressed data, a pre-0.4.3 harness JSON array), checked
+# before anything is decompressed or parsed; settable per call.
+MAX_MEMBER_BYTES = 1 << 30
+MAX_FILE_BYTES = 1 << 30
 EXAMPLE_LOG = "example_samples.jsonl"
 NPZ_FIELDS = ("correct", "reward", "answer", "tokens", "count", "latency",
-              "features", "query_id")
+              "features", "query_id", "tokens_known", "iid")
 
 
 class SampleLog(NamedTuple):
@@ -81,11 +39,19 @@ class SampleLog(NamedTuple):
     correct: bool[Q, N] the sample is correct (False in padding).
     reward: f32[Q, N] the logged reward-oracle score (0 in padding).
     answer: i32[Q, N] per-query answer id >= 0 (-1 in padding).
-    tokens: f32[Q, N] tokens of the sample, >= 0 (0 in padding).
+    tokens: f32[Q, N] tokens of the sample, >= 0 (0 in padding; all 0 when
+      ``tokens_known`` is False).
     count: i32[Q] samples logged per query, in [0, N].
     latency: f32[Q, N] seconds per sample (0 in padding), or None.
     features: f32[Q, F] query features, or None.
     query_id: str[Q] query names (NumPy unicode array), or None.
+    tokens_known: False when the file's token counts are missing or
+      meaningless (search-and-learn's beam search writes 0, DVTS -1): a token
+      cost then raises (:func:`require_tokens`); sample counts still replay.
+    iid: True when each query's samples are independent draws of one
+      distribution (best-of-N, the harness's repeats); False for beam search
+      and DVTS, whose completions share prefixes or are copies.
+      :func:`replay_pool` warns once when it hands out non-i.i.d. samples.
   """
 
   correct: np.ndarray
@@ -96,6 +62,8 @@ class SampleLog(NamedTuple):
   latency: np.ndarray | None = None
   features: np.ndarray | None = None
   query_id: np.ndarray | None = None
+  tokens_known: bool = True
+  iid: bool = True
 
 
 class ReplayPool(NamedTuple):
@@ -104,6 +72,7 @@ class ReplayPool(NamedTuple):
   Attributes:
     answer: i32[Q, N]; correct: bool[Q, N]; reward: f32[Q, N];
     tokens: f32[Q, N]; count: i32[Q] (see :class:`SampleLog`).
+    tokens_known: the log's flag (a Python bool; :func:`require_tokens`).
   """
 
   answer: Array
@@ -111,13 +80,27 @@ class ReplayPool(NamedTuple):
   reward: Array
   tokens: Array
   count: Array
+  tokens_known: bool = True
 
 
 # ----------------------------------------------------------------- validation
 
 
 def _fail(msg, line=None):
-  raise ValueError(msg if line is None else f"line {line}: {msg}")
+  """Raises the one error type of this module: ``ValueError("line k: ...")``
+  (``line`` an int), ``ValueError("<where>: ...")`` (a str such as
+  ``"row 3"``), or the bare message."""
+  if line is None:
+    raise ValueError(msg)
+  raise ValueError(f"line {line}: {msg}" if isinstance(line, int) else f"{line}: {msg}")
+
+
+def _flag(name, v):
+  if isinstance(v, np.ndarray) and v.shape == () and v.dtype == bool:
+    v = bool(v)
+  if not isinstance(v, (bool, np.bool_)):
+    _fail(f"field {name!r} must be True or False, got {v!r}")
+  return bool(v)
 
 
 def _array(name, a, kind, ndim):
@@ -157,6 +140,10 @@ def validate(log: SampleLog) -> SampleLog:
   if (count < 0).any() or (count > n).any():
     _fail(f"field 'count' must lie in [0, {n}], got range "
           f"[{count.min()}, {count.max()}]")
+  if count.sum() == 0:
+    _fail("the log holds no samples (field 'count' is 0 for every query: every "
+          "list is empty)")
+  tokens_known, iid = _flag("tokens_known", log.tokens_known), _flag("iid", log.iid)
   valid = np.arange(n)[None, :] < count[:, None]
   reward = log.reward.astype(np.float32)
   if not np.isfinite(reward[valid]).all():
@@ -164,6 +151,8 @@ def validate(log: SampleLog) -> SampleLog:
   tokens = log.tokens.astype(np.float32)
   if not (np.isfinite(tokens[valid]).all() and (tokens[valid] >= 0).all()):
     _fail("field 'tokens' must be finite and >= 0")
+  if not tokens_known:
+    tokens = np.zeros_like(tokens)
   answer = log.answer.astype(np.int64)
   if (answer[valid] < 0).any() or (answer[valid] >= 2 ** 31 - 1).any():
     _fail("field 'answer' must hold ids in [0, 2**31 - 1)")
@@ -194,86 +183,7 @@ def validate(log: SampleLog) -> SampleLog:
       answer=np.where(valid, answer, -1).astype(np.int32),
       tokens=np.where(valid, tokens, 0).astype(np.float32),
       count=count.astype(np.int32), latency=latency, features=features,
-      query_id=query_id)
-
-
-# ------------------------------------------------------------ answer parsing
-
-
-def extract_boxed(text: str) -> str | None:
-  """The content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in ``text``.
-
-  Braces are matched, so ``\\boxed{\\frac{1}{2}}`` gives ``\\frac{1}{2}``;
-  ``\\boxed 5`` (no braces) gives ``5``. None if there is no complete one.
-  """
-  i = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-  if i < 0:
-    return None
-  rest = text[i + (6 if text.startswith("\\boxed", i) else 5):]
-  if rest.startswith(" ") and not rest.lstrip().startswith("{"):
-    m = re.match(r"\s*([^\s$]+)", rest)
-    return m.group(1) if m else None
-  rest = rest.lstrip()
-  if not rest.startswith("{"):
-    return None
-  depth = 0
-  for k, ch in enumerate(rest):
-    if ch == "{":
-      depth += 1
-    elif ch == "}":
-      depth -= 1
-      if depth == 0:
-        return rest[1:k]
-  return None
-
-
-_ANSWER_IS = re.compile(r"answer is[:\s]*\$?([^\n$]*?)\$?\s*(?:\.\s*)?$", re.I | re.M)
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-
-
-def extract_answer(text: str) -> str | None:
-  """A final answer from free text: last ``\\boxed{}``, else the text after the
-  last "answer is", else the last number; None if none of them is found."""
-  b = extract_boxed(text)
-  if b is not None:
-    return b
-  found = _ANSWER_IS.findall(text)
-  if found and found[-1].strip():
-    return found[-1].strip()
-  nums = _NUMBER.findall(text)
-  return nums[-1] if nums else None
-
-
-def normalize_answer(s: str) -> str:
-  """A canonical form of a final answer, for exact comparison.
-
-  Steps, in order: unwrap ``\\text{...}``/``\\mathrm{...}`` keeping the
-  content; drop ``\\left``, ``\\right``, ``\\!``, ``\\,``, ``\\;``, ``\\ ``,
-  ``$``, degree marks (``^\\circ``, ``^{\\circ}``), ``\\%`` and ``%``; write
-  ``\\dfrac``/``\\tfrac`` as ``\\frac``; drop all whitespace; drop a trailing
-  ``.``; drop a leading ``x=`` style variable assignment (one letter); drop
-  thousands separators in plain numbers (``1,000`` -> ``1000``); give a
-  leading zero to bare decimals (``.5`` -> ``0.5``); drop trailing zeros of a
-  decimal (``2.50`` -> ``2.5``, ``3.0`` -> ``3``). The result is compared as a
-  string: this is not a symbolic equivalence check (``1/2`` and
-  ``\\frac{1}{2}`` stay different), which is the documented limit.
-  """
-  t = str(s)
-  t = re.sub(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}", r"\1", t)
-  for a in ("\\left", "\\right", "\\!", "\\,", "\\;", "\\ ", "$", "^{\\circ}",
-            "^\\circ", "\\%", "%"):
-    t = t.replace(a, "")
-  t = t.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-  t = re.sub(r"\s+", "", t)
-  t = t.rstrip(".")
-  t = re.sub(r"^[a-zA-Z]=", "", t)
-  if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", t):
-    t = t.replace(",", "")
-  if re.fullmatch(r"-?\.\d+", t):
-    t = t.replace(".", "0.", 1)
-  if re.fullmatch(r"-?\d+\.\d+", t):
-    t = t.rstrip("0").rstrip(".")
-  return t
+      query_id=query_id, tokens_known=tokens_known, iid=iid)
 
 
 def aggregate_scores(scores: Sequence[float], how: str = "last") -> float:
@@ -346,7 +256,10 @@ def _numbers(v, key, line, lo=-math.inf, hi=math.inf):
   for i, x in enumerate(v):
     if isinstance(x, bool) or not isinstance(x, (int, float)):
       _fail(f"field {key!r}[{i}] must be a number, got {type(x).__name__}", line)
-    x = float(x)
+    try:
+      x = float(x)
+    except OverflowError:
+      _fail(f"field {key!r}[{i}] is an integer too large for a float", line)
     if not math.isfinite(x):
       _fail(f"field {key!r}[{i}] is {x} (NaN or infinite)", line)
     if not lo <= x <= hi:
@@ -383,10 +296,12 @@ class _Rows:
     self.features.append(features)
     self.ids.append(qid)
 
-  def build(self, what):
+  def build(self, what, *, tokens_known=True, iid=True):
     q = len(self.correct)
     if q == 0:
       _fail(f"{what}: the file holds no rows")
+    if sum(len(c) for c in self.correct) == 0:
+      _fail(f"{what}: the log holds no samples (every row's list of samples is empty)")
     n = max(len(c) for c in self.correct)
 
     def pad(rows, dtype, fill):
@@ -412,123 +327,20 @@ class _Rows:
     return validate(SampleLog(
         correct=pad(self.correct, bool, False), reward=pad(self.reward, np.float64, 0),
         answer=pad(self.answer, np.int64, -1), tokens=pad(self.tokens, np.float64, 0),
-        count=count, latency=latency, features=features, query_id=qid))
+        count=count, latency=latency, features=features, query_id=qid,
+        tokens_known=tokens_known, iid=iid))
 
 
 # ------------------------------------------------------------------- loaders
 
 
-def load_search_and_learn(path, *, agg: str = "last",
-                          max_line_bytes: int = MAX_LINE_BYTES) -> SampleLog:
-  """Reads a search-and-learn completions JSONL file (see the module docstring).
-
-  Args:
-    path: the file.
-    agg: how per-step PRM scores become one reward: ``"last"``, ``"min"``, ``"prod"``.
-    max_line_bytes: longest line accepted.
-
-  Returns:
-    a :class:`SampleLog` (answers as per-query ids of normalised answer text).
-  """
-  if agg not in ("last", "min", "prod"):
-    raise ValueError(f"agg must be 'last', 'min' or 'prod', got {agg!r}")
-  rows = _Rows()
-  for k, obj in _lines(path, max_line_bytes):
-    problem = _str(_get(obj, "problem", k), "problem", k)
-    gold = _get(obj, "answer", k)
-    if isinstance(gold, bool) or not isinstance(gold, (str, int, float)):
-      _fail(f"field 'answer' must be a string or number, got {type(gold).__name__}", k)
-    comps = _list(obj, "completions", k)
-    n = len(comps)
-    scores = _list(obj, "scores", k, n)
-    toks = _numbers(_list(obj, "completion_tokens", k, n), "completion_tokens", k, lo=0)
-    gold_n = normalize_answer(str(gold))
-    answers, correct, reward = [], [], []
-    for i, (c, s) in enumerate(zip(comps, scores)):
-      _str(c, f"completions[{i}]", k)
-      if not isinstance(s, list) or not s:
-        _fail(f"field 'scores[{i}]' must be a non-empty list of step scores", k)
-      s = _numbers(s, f"scores[{i}]", k, 0.0, 1.0)
-      reward.append(aggregate_scores(s, agg))
-      b = extract_boxed(c)
-      a = "" if b is None else normalize_answer(b)
-      answers.append(a)
-      correct.append(b is not None and a == gold_n)
-    rows.add(correct, reward, answers, toks, qid=problem[:200])
-  return rows.build("search-and-learn")
-
-
-def _words(text):
-  return len(text.split())
-
-
-def load_lm_eval(path, *, filter: str | None = None,
-                 extract: Callable[[str], str | None] = extract_answer,
-                 count_tokens: Callable[[str], int] = _words,
-                 max_line_bytes: int = MAX_LINE_BYTES) -> SampleLog:
-  """Reads an lm-evaluation-harness ``--log_samples`` JSONL file.
-
-  Args:
-    path: the ``samples_<task>_<date>.jsonl`` file.
-    filter: the ``filter`` whose rows are read (None: the first row's).
-    extract: final answer from a sample's text (default :func:`extract_answer`).
-    count_tokens: tokens of a sample's text (default: whitespace words).
-    max_line_bytes: longest line accepted.
-
-  Returns:
-    a :class:`SampleLog` with reward = correctness; samples in ``resps`` order.
-  """
-  rows = _Rows()
-  seen = set()
-  chosen = filter
-  for k, obj in _lines(path, max_line_bytes):
-    f = obj.get("filter", None)
-    if f is not None and not isinstance(f, str):
-      _fail(f"field 'filter' must be a string, got {type(f).__name__}", k)
-    if chosen is None:
-      chosen = f
-    if f != chosen:
-      continue
-    doc = _get(obj, "doc_id", k)
-    if isinstance(doc, bool) or not isinstance(doc, int):
-      _fail(f"field 'doc_id' must be an int, got {type(doc).__name__}", k)
-    if doc in seen:
-      _fail(f"field 'doc_id' {doc} appears twice for filter {chosen!r}", k)
-    seen.add(doc)
-    target = _get(obj, "target", k)
-    if isinstance(target, list) and len(target) == 1:
-      target = target[0]
-    if isinstance(target, bool) or not isinstance(target, (str, int, float)):
-      _fail(f"field 'target' must be a string or number, got {type(target).__name__}", k)
-    resps = _list(obj, "resps", k)
-    texts = []
-    for i, r in enumerate(resps):
-      if not isinstance(r, list):
-        _fail(f"field 'resps[{i}]' must be a list of strings", k)
-      for t in r:
-        texts.append(_str(t, f"resps[{i}][]", k))
-    if len(texts) > MAX_SAMPLES:
-      _fail(f"field 'resps' holds {len(texts)} samples; at most {MAX_SAMPLES}", k)
-    _list(obj, "filtered_resps", k)
-    gold = extract(str(target)) if isinstance(target, str) else str(target)
-    gold = normalize_answer(str(target) if gold is None else gold)
-    answers, correct = [], []
-    for t in texts:
-      a = extract(t)
-      a = "" if a is None else normalize_answer(a)
-      answers.append(a)
-      correct.append(a != "" and a == gold)
-    toks = [count_tokens(t) for t in texts]
-    rows.add(correct, np.asarray(correct, float), answers, toks, qid=str(doc))
-  return rows.build("lm-evaluation-harness")
-
-
 def load_jsonl(path, *, max_line_bytes: int = MAX_LINE_BYTES) -> SampleLog:
-  """Reads our own JSONL format (see the module docstring)."""
+  """Reads our own JSONL format (see :mod:`jaxtick.problems.logs`)."""
   rows = _Rows()
   nfeat = None
+  flags = {}
+  known = {"query", "correct", "reward", "answer", "tokens", "latency", "features", "iid"}
   for k, obj in _lines(path, max_line_bytes):
-    known = {"query", "correct", "reward", "answer", "tokens", "latency", "features"}
     extra = set(obj) - known
     if extra:
       _fail(f"unknown field {sorted(extra)[0]!r}; expected only {sorted(known)}", k)
@@ -544,7 +356,14 @@ def load_jsonl(path, *, max_line_bytes: int = MAX_LINE_BYTES) -> SampleLog:
       _fail("field 'answer' must hold only ints or only strings", k)
     if kinds == {int} and any(a < 0 or a >= 2 ** 31 - 1 for a in answer):
       _fail("field 'answer' ids must lie in [0, 2**31 - 1)", k)
-    tokens = _numbers(_list(obj, "tokens", k, n), "tokens", k, lo=0)
+    tokens = _list(obj, "tokens", k, n, required=False)
+    tokens = None if tokens is None else _numbers(tokens, "tokens", k, lo=0)
+    iid = obj.get("iid", True)
+    if not isinstance(iid, bool):
+      _fail(f"field 'iid' must be true or false, got {iid!r}", k)
+    for name, v in (("tokens", tokens is not None), ("iid", iid)):
+      if flags.setdefault(name, v) != v:
+        _fail(f"field {name!r} must be {'on every row or on none' if name == 'tokens' else 'the same on every row'}", k)
     lat = _list(obj, "latency", k, n, required=False)
     lat = None if lat is None else _numbers(lat, "latency", k, lo=0)
     feat = _list(obj, "features", k, required=False)
@@ -557,8 +376,10 @@ def load_jsonl(path, *, max_line_bytes: int = MAX_LINE_BYTES) -> SampleLog:
     qid = obj.get("query")
     if qid is not None:
       qid = _str(qid, "query", k)
-    rows.add(correct, reward, answer, tokens, lat, feat, qid)
-  return rows.build("jaxtick JSONL")
+    rows.add(correct, reward, answer, np.zeros(n) if tokens is None else tokens, lat,
+             feat, qid)
+  return rows.build("jaxtick JSONL", tokens_known=flags.get("tokens", True),
+                    iid=flags.get("iid", True))
 
 
 def _num(x):
@@ -569,7 +390,9 @@ def _num(x):
 
 def save_jsonl(path, log: SampleLog) -> Path:
   """Writes ``log`` in our JSONL format (answers as int ids); loading it back
-  gives the same arrays (float32 values are written at round-trip precision)."""
+  gives the same arrays (float32 values are written at round-trip precision).
+  Unknown token counts are written as no ``tokens`` field, a non-i.i.d. log
+  as ``"iid": false`` on every row."""
   log = validate(log)
   buf = io.StringIO()
   for q in range(log.count.shape[0]):
@@ -580,11 +403,14 @@ def save_jsonl(path, log: SampleLog) -> Path:
     row["correct"] = [bool(x) for x in log.correct[q, :c]]
     row["reward"] = [_num(x) for x in log.reward[q, :c]]
     row["answer"] = [int(x) for x in log.answer[q, :c]]
-    row["tokens"] = [_num(x) for x in log.tokens[q, :c]]
+    if log.tokens_known:
+      row["tokens"] = [_num(x) for x in log.tokens[q, :c]]
     if log.latency is not None:
       row["latency"] = [_num(x) for x in log.latency[q, :c]]
     if log.features is not None:
       row["features"] = [_num(x) for x in log.features[q]]
+    if not log.iid:
+      row["iid"] = False
     buf.write(json.dumps(row) + "\n")
   Path(path).write_text(buf.getvalue())
   return Path(path)
@@ -593,19 +419,47 @@ def save_jsonl(path, log: SampleLog) -> Path:
 def save_npz(path, log: SampleLog) -> Path:
   """Writes ``log`` as an uncompressed ``.npz`` (no pickled objects)."""
   log = validate(log)
-  arrays = {k: v for k, v in log._asdict().items() if v is not None}
+  arrays = {k: np.asarray(v) for k, v in log._asdict().items() if v is not None}
   with open(path, "wb") as f:
     np.savez(f, **arrays)
   return Path(path)
 
 
-def load_npz(path) -> SampleLog:
-  """Reads our ``.npz`` format; refuses pickled objects, unknown arrays and
-  truncated or corrupt archives with a ``ValueError`` naming the field."""
+def _check_members(path, max_member_bytes):
+  """Refuses a non-zip file and any member whose uncompressed size (from the
+  zip's central directory, before anything is decompressed) is over the cap."""
+  if isinstance(max_member_bytes, bool) or not isinstance(max_member_bytes, int) \
+      or max_member_bytes < 1:
+    raise ValueError(f"max_member_bytes must be a positive int, got {max_member_bytes!r}")
+  try:
+    with open(path, "rb") as f:
+      head = f.read(4)
+  except OSError as e:
+    raise ValueError(f"cannot read {str(path)!r} ({e.strerror})") from None
+  if head[:4] != b"PK\x03\x04":
+    _fail("not an .npz archive (it does not start with a zip header)")
+  try:
+    with zipfile.ZipFile(path) as z:
+      infos = z.infolist()
+  except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    raise ValueError(f"not a readable .npz archive ({e})") from None
+  for info in infos:
+    if info.file_size > max_member_bytes:
+      name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+      _fail(f"field {name!r} is {info.file_size} bytes uncompressed; the cap is "
+            f"{max_member_bytes} (max_member_bytes)")
+
+
+def load_npz(path, *, max_member_bytes: int = MAX_MEMBER_BYTES) -> SampleLog:
+  """Reads our ``.npz`` format; refuses pickled objects, unknown arrays, members
+  over ``max_member_bytes`` uncompressed (checked from the zip header before
+  decompressing; default :data:`MAX_MEMBER_BYTES`, 1 GiB) and truncated or
+  corrupt archives with a ``ValueError`` naming the field."""
+  _check_members(path, max_member_bytes)
   try:
     z = np.load(path, allow_pickle=False)
   except Exception as e:  # noqa: BLE001 -- an untrusted archive can fail in many ways
-    raise ValueError(f"not a readable .npz file ({type(e).__name__}: {e})") from None
+    raise ValueError(f"not a readable .npz archive ({type(e).__name__})") from None
   if not isinstance(z, np.lib.npyio.NpzFile):
     _fail("not an .npz archive (a bare .npy array?)")
   fields = {}
@@ -618,9 +472,9 @@ def load_npz(path) -> SampleLog:
       except ValueError as e:
         if "pickle" in str(e).lower() or "object" in str(e).lower():
           _fail(f"field {name!r} holds Python objects; refused (no unpickling)")
-        _fail(f"field {name!r} is unreadable ({e})")
+        _fail(f"field {name!r} is unreadable ({str(e).splitlines()[0] if str(e) else 'ValueError'})")
       except Exception as e:  # noqa: BLE001 -- zip/zlib/header errors of a corrupt member
-        _fail(f"field {name!r} is unreadable ({type(e).__name__}: {e})")
+        _fail(f"field {name!r} is unreadable ({type(e).__name__})")
   for name in ("correct", "reward", "answer", "tokens", "count"):
     if name not in fields:
       _fail(f"missing field {name!r}")
@@ -629,10 +483,13 @@ def load_npz(path) -> SampleLog:
 
 def load(path, *, format: str | None = None, **kw) -> SampleLog:
   """Loads any supported log: ``format`` is ``"npz"``, ``"jsonl"``,
-  ``"search_and_learn"`` or ``"lm_eval"`` (None: ``.npz`` -> npz, else jsonl)."""
+  ``"search_and_learn"``, ``"lm_eval"`` or ``"columns"`` (None: ``.npz`` ->
+  npz, else jsonl). Keyword arguments go to that loader."""
+  from jaxtick.problems.logs import columns, lm_eval, search_and_learn
   fmt = format or ("npz" if str(path).endswith(".npz") else "jsonl")
   loaders = {"npz": load_npz, "jsonl": load_jsonl,
-             "search_and_learn": load_search_and_learn, "lm_eval": load_lm_eval}
+             "search_and_learn": search_and_learn.load_search_and_learn,
+             "lm_eval": lm_eval.load_lm_eval, "columns": columns.load_columns}
   if fmt not in loaders:
     raise ValueError(f"format must be one of {sorted(loaders)}, got {fmt!r}")
   return loaders[fmt](path, **kw)
@@ -675,22 +532,61 @@ def dense_answer_ids(answer: np.ndarray) -> np.ndarray:
   return out
 
 
-def replay_pool(log: SampleLog, *, reward: str = "logged") -> ReplayPool:
+def require_tokens(log, what: str = "a token cost") -> None:
+  """Raises unless ``log`` (a :class:`SampleLog` or :class:`ReplayPool`) has
+  known token counts: the one check before anything charges tokens.
+
+  Raises:
+    ValueError naming field 'tokens' and why the counts are unknown.
+  """
+  if not isinstance(log, (SampleLog, ReplayPool)):
+    raise ValueError(f"expected a SampleLog or ReplayPool, got {type(log).__name__}")
+  if not bool(log.tokens_known):
+    raise ValueError(
+        f"field 'tokens': this log's token counts are unknown (the file's were missing, "
+        f"all 0 or negative, as search-and-learn's beam search and DVTS write them), so "
+        f"{what} cannot be replayed; replay sample counts (cost='samples') instead")
+
+
+_NON_IID_WARNED = False
+
+
+def replay_pool(log: SampleLog, *, reward: str = "logged",
+                cost: str = "samples") -> ReplayPool:
   """The log as device arrays for the allocation code (answer ids made dense
   per query by :func:`dense_answer_ids`; ids carry no meaning beyond equality).
+
+  Samples are handed out in their logged order as if they were independent
+  draws. For a log whose samples are not (``log.iid`` False: beam search,
+  DVTS) this warns once per process (a ``UserWarning``): results then describe
+  that ordered list of completions, not fresh samples of the model.
 
   Args:
     log: a :class:`SampleLog`.
     reward: ``"logged"`` (the file's rewards) or ``"correct"`` (a ground-truth
       oracle: reward = correctness).
+    cost: what the consumer will charge, ``"samples"`` or ``"tokens"``;
+      ``"tokens"`` raises (:func:`require_tokens`) when the log's token counts
+      are unknown. The pool records ``tokens_known`` either way.
   """
+  global _NON_IID_WARNED
   log = validate(log)
   if reward not in ("logged", "correct"):
     raise ValueError(f"reward must be 'logged' or 'correct', got {reward!r}")
+  if cost not in ("samples", "tokens"):
+    raise ValueError(f"cost must be 'samples' or 'tokens', got {cost!r}")
+  if cost == "tokens":
+    require_tokens(log, "a token budget")
+  if not log.iid and not _NON_IID_WARNED:
+    _NON_IID_WARNED = True
+    warnings.warn("replaying samples that are not independent draws (log.iid is False: "
+                  "beam search or DVTS completions) as if they were; results describe "
+                  "the logged completions in order (warned once)", stacklevel=2)
   r = log.reward if reward == "logged" else log.correct.astype(np.float32)
-  return ReplayPool(answer=jnp.asarray(dense_answer_ids(log.answer)), correct=jnp.asarray(log.correct),
-                    reward=jnp.asarray(r), tokens=jnp.asarray(log.tokens),
-                    count=jnp.asarray(log.count))
+  return ReplayPool(answer=jnp.asarray(dense_answer_ids(log.answer)),
+                    correct=jnp.asarray(log.correct), reward=jnp.asarray(r),
+                    tokens=jnp.asarray(log.tokens), count=jnp.asarray(log.count),
+                    tokens_known=log.tokens_known)
 
 
 def replay_response(pool: ReplayPool, query: Array, j: Array):
