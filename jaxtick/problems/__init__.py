@@ -12,7 +12,8 @@ from jaxtick.problems.pools import (GROUND_TRUTH, PoolMixture, QueryPool,
                                     query_pool, response, sample_responses)
 from jaxtick.problems import logs
 from jaxtick.problems.logs import (ReplayPool, SampleLog, example_log,
-                                   example_log_path, load_jsonl, load_lm_eval,
+                                   example_log_path, load_columns, load_jsonl,
+                                   load_lm_eval,
                                    load_npz, load_search_and_learn,
                                    replay_pool, replay_response, save_jsonl,
                                    save_npz)
@@ -32,6 +33,6 @@ __all__ += ["bernoulli_pairs", "gaussian_pairs", "hypothesis_problems",
 __all__ += ["GROUND_TRUTH", "PoolMixture", "QueryPool", "Responses",
             "RewardOracle", "prm_oracle", "query_pool", "response",
             "sample_responses"]
-__all__ += ["ReplayPool", "SampleLog", "example_log", "example_log_path",
+__all__ += ["ReplayPool", "SampleLog", "example_log", "example_log_path", "load_columns",
             "load_jsonl", "load_lm_eval", "load_npz", "load_search_and_learn",
             "logs", "replay_pool", "replay_response", "save_jsonl", "save_npz"]
