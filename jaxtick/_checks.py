@@ -128,3 +128,54 @@ def check_batch(problems, keys, price=None) -> int:
     if len(shape) > 1 or (len(shape) == 1 and shape[0] != n):
       raise ValueError(f"price must be a scalar or have shape ({n},), got {shape}")
   return n
+
+
+_AGENT_CHECKED: dict = {}
+
+
+def _avals(tree):
+  leaves, treedef = jax.tree_util.tree_flatten(tree)
+  return treedef, tuple((np.shape(x), str(getattr(x, "dtype", type(x).__name__)))
+                        for x in leaves)
+
+
+def check_agent(agent, problem, key, *, batched: bool = False) -> None:
+  """Checks once per agent kind and shapes that the agent keeps the Tick API.
+
+  With ``jax.eval_shape`` (nothing runs): ``uncertainty`` and ``cost`` return
+  scalars, ``tick`` keeps every leaf's shape and dtype. ``problem`` and ``key``
+  are one episode's (or, with ``batched``, a batch whose first row is used).
+  Raises ``TypeError`` naming the function.
+  """
+  from jaxtick import values  # values imports nothing of ours; avoid a cycle at import
+  if batched:
+    problem = jax.tree_util.tree_map(lambda x: x[0], problem)
+    key = key[0]
+  static, data = values.split(agent)
+  cache_key = (static, _avals(data), _avals(problem), _avals(key))
+  try:
+    if cache_key in _AGENT_CHECKED:
+      return
+  except TypeError:  # an unhashable static part: check every time
+    cache_key = None
+  state = jax.eval_shape(agent.init, problem, key)
+  hint = (" (run_price runs one episode: for a batch use run_price_batch or front)"
+          if not batched else "")
+  for name in ("uncertainty", "cost"):
+    out = jax.eval_shape(getattr(agent, name), state)
+    if not hasattr(out, "shape") or out.shape != ():
+      raise TypeError(f"agent.{name} must return a scalar f[] for one episode's state, "
+                      f"got shape {getattr(out, 'shape', type(out).__name__)}{hint}")
+  ticked = jax.eval_shape(agent.tick, state, key)
+  if _avals(ticked) != _avals(state):
+    before = dict(jax.tree_util.tree_leaves_with_path(state))
+    after = dict(jax.tree_util.tree_leaves_with_path(ticked))
+    diffs = [f"{jax.tree_util.keystr(p)}: {x.dtype}{list(x.shape)} -> "
+             + (f"{after[p].dtype}{list(after[p].shape)}" if p in after else "missing")
+             for p, x in before.items()
+             if p not in after or (x.shape, x.dtype) != (after[p].shape, after[p].dtype)]
+    detail = "; ".join(diffs) or "the pytree structure differs"
+    raise TypeError("agent.tick must keep every leaf's shape and dtype (state after "
+                    f"agent.init -> after one tick): {detail}{hint}")
+  if cache_key is not None:
+    _AGENT_CHECKED[cache_key] = True

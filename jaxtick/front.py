@@ -406,7 +406,7 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   Returns:
     A :class:`Front`.
   """
-  n, fn, labels, method = prepare(problems, keys, prices, max_ticks=max_ticks,
+  n, fn, labels, method = prepare(agent, problems, keys, prices, max_ticks=max_ticks,
                                   min_ticks=min_ticks, score=score, method=method,
                                   chunk=chunk)
   num_prices, size = np.shape(prices)[0], values.bucket(n)
@@ -420,11 +420,12 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   return unpad(fr, num_prices, n)
 
 
-def prepare(problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk):
+def prepare(agent, problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk):
   """Checks :func:`front`'s arguments: (n, score fn, labels [N, ...], method)."""
   _checks.check_ticks(min_ticks, max_ticks)
   n = _checks.check_batch(problems, keys)
   check_prices(prices)
+  _checks.check_agent(agent, problems, keys, batched=True)
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
   if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
@@ -612,6 +613,7 @@ def matched_price(agent: Agent, problems: Problem, keys: PRNGKey, target, *,
   _checks.check_ticks(min_ticks, max_ticks)
   n = _checks.check_batch(problems, keys)
   _checks.check_nonneg("target", target)
+  _checks.check_agent(agent, problems, keys, batched=True)
   _check_score(score, n)
   thr, spent = _trajectories(agent, calib, problems, keys, max_ticks=max_ticks)
   ends = stopping_ticks(thr, jnp.array([0.0, jnp.inf], thr.dtype), min_ticks=min_ticks)

@@ -94,6 +94,8 @@ def run_price(agent: Agent, problem: Problem, key: PRNGKey, price, *,
   """
   _checks.check_ticks(min_ticks, max_ticks)
   _checks.check_nonneg("price", price, allow_inf=True)
+  _checks.check_scalar("price", price)
+  _checks.check_agent(agent, problem, key)
   price = jnp.asarray(price, jnp.result_type(float))
   return _run_price(agent, problem, key, price, calib, max_ticks=max_ticks,
                     min_ticks=min_ticks)
@@ -157,6 +159,7 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
     raise ValueError(f"lanes must be a positive int, got {lanes!r}")
   if not 0 <= refill_fraction <= 1:
     raise ValueError(f"refill_fraction must lie in [0, 1], got {refill_fraction!r}")
+  _checks.check_agent(agent, problems, keys, batched=True)
   num_lanes = min(lanes, n)
   min_idle = max(1, int(refill_fraction * num_lanes))
   dtype = jnp.result_type(float)
@@ -308,6 +311,7 @@ def run_budget(agent: Agent, problems: Problem, keys: PRNGKey, budget,
     _checks.check_scalar(name, v)
     _checks.check_nonneg(name, v, allow_inf=True)
   _checks.check_batch(problems, keys)
+  _checks.check_agent(agent, problems, keys, batched=True)
   dtype = jnp.result_type(float)
   return _run_budget(agent, problems, keys, jnp.asarray(budget, dtype),
                      jnp.asarray(price, dtype), calib, fuse, max_ticks=max_ticks)

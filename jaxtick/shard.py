@@ -133,7 +133,7 @@ def front_sharded(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
     A :class:`jaxtick.Front`.
   """
   n, fn, labels, method = _front.prepare(
-      problems, keys, prices, max_ticks=max_ticks, min_ticks=min_ticks, score=score,
+      agent, problems, keys, prices, max_ticks=max_ticks, min_ticks=min_ticks, score=score,
       method=method, chunk=chunk)
   mesh = _check_mesh(mesh)
   prices = jnp.asarray(prices, jnp.result_type(float))

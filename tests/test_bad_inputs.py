@@ -37,6 +37,17 @@ BAD = {
     "subgradient step an array": (lambda: jt.subgradient_price(lambda p: p, 1.0, step_size=[0.1],
                                                                num_steps=2),
                                   ValueError, "step_size must be a scalar"),
+    "run_price given a batch": (lambda: jt.run_price(COIN, P, K, 1.0, max_ticks=4), TypeError,
+                                "run_price runs one episode: for a batch use run_price_batch"),
+    "uncertainty of shape (1,)": (lambda: jt.run_price_batch(
+        COIN._replace(uncertainty=lambda s: jnp.reshape(COIN.uncertainty(s), (1,))),
+        P, K, 1.0, max_ticks=4), TypeError, "agent.uncertainty must return a scalar"),
+    "cost of shape (2,)": (lambda: jt.front(
+        COIN._replace(cost=lambda s: jnp.ones(2)), P, K, [1.0], max_ticks=4), TypeError,
+                           "agent.cost must return a scalar"),
+    "tick changes a dtype": (lambda: jt.run_budget(
+        COIN._replace(tick=lambda s, k: s._replace(flips=s.flips.astype(jnp.float32))),
+        P, K, 4.0, max_ticks=4), TypeError, r"agent.tick must keep .*flips: int32\[\] -> float32\[\]"),
     "price_cost lanes 0": (lambda: jt.price_cost(COIN, P, K, max_ticks=4, lanes=0), ValueError,
                            "lanes"),
 }
