@@ -19,8 +19,9 @@ run: $(STAMP)
 quick: $(STAMP)
 	$(PY) -m sims all --quick --out results
 
+# Two workers, a test file each at a time (its compiled programs stay in one process).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m sims.bench
