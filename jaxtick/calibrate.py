@@ -76,6 +76,10 @@ def _check_pairs(u, gain, weights):
   if weights is not None and jnp.shape(weights) != jnp.shape(u):
     raise ValueError(
         f"weights must match u's shape {jnp.shape(u)}, got {jnp.shape(weights)}")
+  w = concrete(weights) if weights is not None else None
+  if w is not None and ((w < 0).any() or not w.sum() > 0):
+    raise ValueError("weights must be >= 0 with a positive sum, got "
+                     f"min {w.min()!r} and sum {w.sum()!r}")
 
 
 def _pav(y: Array, w: Array, m: Array) -> Array:
@@ -131,7 +135,8 @@ def fit_isotonic(u: Array, gain: Array, weights: Array | None = None, *,
     u: f[n] uncertainty signals.
     gain: f[n] realised marginal gains (e.g. 1 if the extra tick fixed the
       prediction, 0 otherwise).
-    weights: optional f[n] positive sample weights.
+    weights: optional f[n] sample weights, >= 0 with a positive sum (a point of
+      weight 0 is ignored).
     increasing: fit a non-decreasing (default) or non-increasing map.
 
   Returns:

@@ -10,6 +10,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from jaxtick import _checks
 
 Array = jax.Array
 
@@ -23,7 +26,19 @@ class Interval(NamedTuple):
   hi: Array
 
 
+def _check_counts(successes, n):
+  """Concrete counts must satisfy ``0 <= successes <= n`` (traced ones are the caller's)."""
+  s, m = _checks.concrete(successes), _checks.concrete(n)
+  if s is not None and (np.isnan(s).any() or (s < 0).any()):
+    raise ValueError(f"successes must be >= 0 (and not NaN), got {successes!r}")
+  if m is not None and (np.isnan(m).any() or (m < 0).any()):
+    raise ValueError(f"n must be >= 0 (and not NaN), got {n!r}")
+  if s is not None and m is not None and (s > m).any():
+    raise ValueError(f"successes must be <= n, got successes={successes!r}, n={n!r}")
+
+
 def _pn(successes, n):
+  _check_counts(successes, n)
   s = jnp.asarray(successes)
   n = jnp.asarray(n)
   dtype = jnp.result_type(float)
@@ -87,7 +102,11 @@ class McNemar(NamedTuple):
 
 
 def mcnemar_counts(b, c) -> McNemar:
-  """Exact McNemar test from discordant counts ``b`` and ``c``."""
+  """Exact McNemar test from discordant counts ``b`` and ``c`` (each >= 0)."""
+  for name, v in (("b", b), ("c", c)):
+    x = _checks.concrete(v)
+    if x is not None and (np.isnan(x).any() or (x < 0).any()):
+      raise ValueError(f"{name} (a count of discordant pairs) must be >= 0, got {v!r}")
   b = jnp.asarray(b, jnp.int32)
   c = jnp.asarray(c, jnp.int32)
   n = b + c

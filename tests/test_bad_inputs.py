@@ -48,6 +48,15 @@ BAD = {
     "tick changes a dtype": (lambda: jt.run_budget(
         COIN._replace(tick=lambda s, k: s._replace(flips=s.flips.astype(jnp.float32))),
         P, K, 4.0, max_ticks=4), TypeError, r"agent.tick must keep .*flips: int32\[\] -> float32\[\]"),
+    "proportion above 1": (lambda: jt.stats.proportion(11, 10), ValueError, "successes must be <= n"),
+    "wilson negative count": (lambda: jt.stats.wilson_interval(-1, 10), ValueError, "successes must be >= 0"),
+    "normal negative n": (lambda: jt.stats.normal_interval(1, -10), ValueError, "n must be >= 0"),
+    "mcnemar negative b": (lambda: jt.stats.mcnemar_counts(-1, 3), ValueError, "b .*must be >= 0"),
+    "isotonic zero weights": (lambda: jt.fit_isotonic(jnp.arange(4.0), jnp.arange(4.0),
+                                                      jnp.zeros(4)), ValueError, "weights"),
+    "isotonic negative weight": (lambda: jt.fit_isotonic(jnp.arange(4.0), jnp.arange(4.0),
+                                                         jnp.array([1.0, -1, 1, 1])),
+                                 ValueError, "weights"),
     "price_cost lanes 0": (lambda: jt.price_cost(COIN, P, K, max_ticks=4, lanes=0), ValueError,
                            "lanes"),
 }
