@@ -23,6 +23,12 @@ class _Parser(argparse.ArgumentParser):
     self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+# The most episodes/instances one experiment may be asked for: every experiment keeps
+# per-episode arrays (several int32/float32 per episode and price), so far larger sizes
+# cannot be held in this machine class's memory (and XLA aborts the process on them).
+MAX_N = 10_000_000
+
+
 def _positive_int(text):
   try:
     v = int(text)
@@ -30,6 +36,10 @@ def _positive_int(text):
     raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
   if v <= 0:
     raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+  if v > MAX_N:
+    raise argparse.ArgumentTypeError(
+        f"expected at most {MAX_N:,} episodes per experiment (more cannot be held in "
+        f"memory), got {v:,}")
   return v
 
 
@@ -38,9 +48,16 @@ def _seed(text):
     v = int(text)
   except ValueError:
     raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {text!r}")
-  if v < 0:
-    raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {v}")
+  # JAX keys take seeds below 2**63 and scikit-learn's splits (E1/E2) below 2**32.
+  if not 0 <= v < 2 ** 32:
+    raise argparse.ArgumentTypeError(f"expected an integer seed in [0, 2**32), got {v}")
   return v
+
+
+def _out_dir(text):
+  if not text.strip():
+    raise argparse.ArgumentTypeError("expected a directory path, got an empty string")
+  return Path(text)
 
 
 def parse_args(argv, names):
@@ -53,7 +70,7 @@ def parse_args(argv, names):
   p.add_argument("--n", type=_positive_int, default=None,
                  help="episodes/instances per experiment (default: each one's own)")
   p.add_argument("--seed", type=_seed, default=0, help="master seed (default 0)")
-  p.add_argument("--out", type=Path, default=Path("results"),
+  p.add_argument("--out", type=_out_dir, default=Path("results"),
                  help="output directory (default: results)")
   p.add_argument("--quick", action="store_true", help="small, fast runs")
   args = p.parse_args(argv)
@@ -167,4 +184,8 @@ def _write(args, experiments, config, version, sections, timings, total, train, 
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+  try:
+    sys.exit(main())
+  except KeyboardInterrupt:  # Ctrl-C: one line; --out is left as it was (written all or none)
+    print("python -m sims: interrupted; nothing was written", file=sys.stderr)
+    sys.exit(130)

@@ -24,6 +24,9 @@ def _run(argv, capsys):
     (["coin", "--n", "x"], "--n"),
     (["coin", "--seed", "-1"], "--seed"),
     (["coin", "--bogus"], "unrecognized arguments"),
+    (["coin", "--n", "1000000000000"], "at most 10,000,000"),
+    (["coin", "--seed", str(2 ** 64)], "[0, 2**32)"),
+    (["coin", "--seed", str(2 ** 32)], "[0, 2**32)"),
 ])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, needle):
   out = tmp_path / "out"
@@ -309,3 +312,11 @@ def test_fake_minimum_size_and_bad_seed_exit_2(tmp_path):
   r = _sims(["fake", "--n", "4", "--out", str(out)], fake=True)
   assert r.returncode == 2 and "fake needs --n >= 5" in r.stderr and not out.exists()
   assert _sims(["fake", "--n", "5", "--out", str(out)], fake=True).returncode == 0
+
+
+def test_empty_out_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  code, err = _run(["coin", "--out", ""], capsys)
+  assert code == 2 and "--out" in err and "empty" in err
+  assert len(err.strip().splitlines()) == 1
+  assert list(tmp_path.iterdir()) == []
