@@ -166,18 +166,20 @@ def _train(params, x, y, head_weights, *, steps, learning_rate, weight_decay):
   The data (params, x f[n, D], y i32[n], head weights f[K] or None) is traced;
   steps and the AdamW settings are static. The optimiser's settings and the
   update mask stay constants, so the trained weights are bit for bit those of
-  the loop jitted inside :func:`train` (a traced mask moves them by an ulp).
+  the loop once jitted inside :func:`train` (a traced mask moves them by an ulp).
 
   Returns:
     ``(params, losses)`` with losses f[steps].
   """
-  # Padded input rows must stay zero: mask their updates.
+  # Padded input rows must stay zero: mask their updates. The mask is a NumPy
+  # constant of the shapes, as when it was built outside the jit: built from
+  # jnp ops its all-ones leaves fold away and the weights move by an ulp.
   num_heads, width, hidden = params.w.shape
-  mask = jax.tree_util.tree_map(jnp.ones_like, params)
-  row = jnp.arange(width)[:, None]
-  real = jnp.asarray([x.shape[1]] + [hidden] * (num_heads - 1))
+  mask = jax.tree_util.tree_map(lambda a: np.ones(a.shape, a.dtype), params)
+  row = np.arange(width)[:, None]
+  real = np.asarray([x.shape[1]] + [hidden] * (num_heads - 1))
   mask = mask._replace(w=(row[None] < real[:, None, None]).astype(params.w.dtype)
-                       * jnp.ones_like(params.w))
+                       * np.ones(params.w.shape, params.w.dtype))
   opt = optax.adamw(learning_rate, weight_decay=weight_decay)
   state = opt.init(params)
 
