@@ -32,8 +32,9 @@ from typing import Any, Callable, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import Partial
 
-from jaxtick import _modules, _checks, signals
+from jaxtick import _modules, _checks, signals, values
 from jaxtick.api import Agent, Array
 
 SIGNALS = ("entropy", "margin")
@@ -65,43 +66,55 @@ def _check_heads_classes(num_heads, num_classes):
 
 
 def logit_table(num_heads: int, num_classes: int) -> HeadSource:
-  """Heads read from a precomputed table; the problem is f[K, C] logits."""
+  """Heads read from a precomputed table; the problem is f[K, C] logits.
+
+  A value: module-level functions bound with ``jax.tree_util.Partial``.
+  """
   _check_heads_classes(num_heads, num_classes)
+  return HeadSource(num_heads, num_classes,
+                    Partial(_table_init, int(num_heads), int(num_classes)),
+                    Partial(_table_step))
 
-  def init(logits):
-    if jnp.shape(logits) != (num_heads, num_classes):
-      raise ValueError(
-          f"problem must be logits of shape ({num_heads}, {num_classes}), "
-          f"got {jnp.shape(logits)}")
-    return jnp.asarray(logits, jnp.result_type(float))
 
-  def step(table, k):
-    return table, table[k]
+def _table_init(num_heads, num_classes, logits):
+  if jnp.shape(logits) != (num_heads, num_classes):
+    raise ValueError(
+        f"problem must be logits of shape ({num_heads}, {num_classes}), "
+        f"got {jnp.shape(logits)}")
+  return jnp.asarray(logits, jnp.result_type(float))
 
-  return HeadSource(num_heads, num_classes, init, step)
+
+def _table_step(table, k):
+  return table, table[k]
 
 
 def mlp_source(params) -> HeadSource:
   """Heads computed by a :class:`jaxtick.models.MultiExitParams` MLP, one block per tick.
 
   The problem is one input f[D]; the carry is the padded feature buffer f[P].
+  A value: the weights are bound as data with ``jax.tree_util.Partial``, so two
+  sources with weights of the same shapes share one compiled program.
   """
-  from jaxtick.models import multi_exit
-  num_heads, p, _ = params.w.shape
+  num_heads, _, _ = params.w.shape
   num_classes = params.v.shape[-1]
   _check_heads_classes(num_heads, num_classes)
+  return HeadSource(int(num_heads), int(num_classes), Partial(_mlp_init, params),
+                    Partial(_mlp_step, params))
 
-  def init(x):
-    x = jnp.asarray(x, params.w.dtype)
-    if x.ndim != 1 or x.shape[0] > p:
-      raise ValueError(f"problem must be one input of shape (D,) with D <= {p}, "
-                       f"got {x.shape}")
-    return jnp.pad(x, (0, p - x.shape[0]))
 
-  def step(feats, k):
-    return multi_exit.block(params, feats, k)
+def _mlp_init(params, x):
+  """The padded input f[P] (the features block 0 reads)."""
+  p = params.w.shape[1]
+  x = jnp.asarray(x, params.w.dtype)
+  if x.ndim != 1 or x.shape[0] > p:
+    raise ValueError(f"problem must be one input of shape (D,) with D <= {p}, "
+                     f"got {x.shape}")
+  return jnp.pad(x, (0, p - x.shape[0]))
 
-  return HeadSource(num_heads, num_classes, init, step)
+
+def _mlp_step(params, feats, k):
+  from jaxtick.models import multi_exit
+  return multi_exit.block(params, feats, k)
 
 
 def signal_max(signal: str, num_classes: int) -> float:
@@ -186,45 +199,61 @@ def exit_heads(source: HeadSource, *, signal: str = "entropy",
 
   Returns:
     An :class:`~jaxtick.Agent` whose ``output`` is the predicted class i32[].
+    It is a value (module-level functions, costs and the source's arrays bound
+    with ``jax.tree_util.Partial``): agents of one source kind, signal and fuse
+    share one compiled program whatever their costs, weights or tables.
   """
   _check_signal(signal)
   if fuse not in FUSIONS:
     raise ValueError(f"fuse must be one of {FUSIONS}, got {fuse!r}")
   k_heads, c = source.num_heads, source.num_classes
-  cost_vec = _check_costs(costs, k_heads)
+  cost_vec = jnp.asarray(_check_costs(costs, k_heads), jnp.result_type(float))
+  return Agent(Partial(_exit_init, source, c), Partial(_exit_tick, source),
+               Partial(_exit_uncertainty, k_heads, signal, fuse),
+               Partial(_exit_output, fuse), Partial(_exit_cost, cost_vec))
 
-  def init(problem, key):
-    del key
-    carry = source.init(problem)
-    dtype = jnp.result_type(float)
-    zeros = jnp.zeros((c,), dtype)
-    return ExitState(carry, jnp.zeros((), jnp.int32), zeros, zeros)
 
-  def tick(state, key):
-    del key
-    k = jnp.minimum(state.heads, k_heads - 1)
-    carry, logits = source.step(state.carry, k)
-    logits = logits.astype(state.logits.dtype)
-    live = state.heads < k_heads
-    new = ExitState(carry, state.heads + 1, logits,
-                    state.prob_sum + jax.nn.softmax(logits))
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(live, a, b), new, state)
+# The agent's functions: ``source``'s functions and sizes, the number of heads
+# and classes, ``signal`` and ``fuse`` are static; the per-head costs f[K] and
+# the source's arrays (MLP weights) are data.
 
-  def uncertainty(state):
-    u = uncertainty_signal(
-        _fused_logits(state.logits, state.prob_sum, state.heads, fuse), signal)
-    return jnp.where(state.heads == 0, jnp.inf,
-                     jnp.where(state.heads >= k_heads, 0.0, u))
 
-  def output(state):
-    return jnp.argmax(_fused_logits(state.logits, state.prob_sum, state.heads, fuse)
-                      ).astype(jnp.int32)
+def _exit_init(source, num_classes, problem, key):
+  del key
+  carry = source.init(problem)
+  dtype = jnp.result_type(float)
+  zeros = jnp.zeros((num_classes,), dtype)
+  return ExitState(carry, jnp.zeros((), jnp.int32), zeros, zeros)
 
-  def cost(state):
-    return jnp.asarray(cost_vec, jnp.result_type(float))[
-        jnp.minimum(state.heads, k_heads - 1)]
 
-  return Agent(init, tick, uncertainty, output, cost)
+def _exit_tick(source, state, key):
+  """Runs the next head (none once all K have run)."""
+  del key
+  k_heads = source.num_heads
+  k = jnp.minimum(state.heads, k_heads - 1)
+  carry, logits = source.step(state.carry, k)
+  logits = logits.astype(state.logits.dtype)
+  live = state.heads < k_heads
+  new = ExitState(carry, state.heads + 1, logits,
+                  state.prob_sum + jax.nn.softmax(logits))
+  return jax.tree_util.tree_map(lambda a, b: jnp.where(live, a, b), new, state)
+
+
+def _exit_uncertainty(k_heads, signal, fuse, state):
+  u = uncertainty_signal(
+      _fused_logits(state.logits, state.prob_sum, state.heads, fuse), signal)
+  return jnp.where(state.heads == 0, jnp.inf,
+                   jnp.where(state.heads >= k_heads, 0.0, u))
+
+
+def _exit_output(fuse, state):
+  return jnp.argmax(_fused_logits(state.logits, state.prob_sum, state.heads, fuse)
+                    ).astype(jnp.int32)
+
+
+def _exit_cost(costs, state):
+  """The cost f[] of the next head: ``costs[min(heads, K - 1)]``."""
+  return costs[jnp.minimum(state.heads, costs.shape[0] - 1)]
 
 
 # ----------------------------------------------------------------------------
@@ -277,6 +306,8 @@ def head_signals(logits: Array, *, signal: str = "entropy",
   if fuse not in FUSIONS:
     raise ValueError(f"fuse must be one of {FUSIONS}, got {fuse!r}")
   logits = jnp.asarray(logits, jnp.result_type(float))
+  # Op by op, on purpose: under one jit XLA fuses exp into the entropy's sum
+  # and the signals move by an ulp; each op is compiled once per shape anyway.
   k_heads = logits.shape[1]
   prob_sum = jnp.zeros_like(logits[:, 0])
   us, preds = [], []
@@ -370,7 +401,7 @@ def exit_heads_sweep(u: Array, correct: Array, prices: Array, costs=None) -> Swe
   and a cumulative sum over the bins gives all prices at once. Cost
   ``O(N K log T + T)``; nothing of size [T, N] is built; the counts are exact
   (integer) and equal a direct evaluation of the rule at every price.
-  Jit-compatible.
+  Jit-compatible; compiled once per shapes.
 
   Args:
     u: f[N, K] per-head uncertainty.
@@ -390,8 +421,26 @@ def exit_heads_sweep(u: Array, correct: Array, prices: Array, costs=None) -> Swe
   n, k_heads = u.shape
   costs = jnp.asarray(_check_costs(costs, k_heads), u.dtype)
   prices = jnp.asarray(prices, u.dtype)
+  stopped, correct_count = _sweep(u, jnp.asarray(correct), prices, costs)
+  # The means op by op, outside the program: fused, XLA would contract the
+  # products into the subtraction and move them by an ulp.
+  total_heads = n * k_heads - jnp.sum(stopped, axis=1)
+  cost = jnp.sum(costs) - jnp.sum(stopped.astype(u.dtype) * costs[1:], axis=1) / n
+  heads = total_heads.astype(u.dtype) / n
+  return Sweep(cost, heads, total_heads.astype(jnp.int32), correct_count)
+
+
+@values.jit
+def _sweep(u, correct, prices, costs):
+  """The counts of :func:`exit_heads_sweep`, compiled once per shapes.
+
+  Returns:
+    ``(stopped, correct)``: i32[T, K-1] instances stopped by head k + 1 at
+    each price, i32[T] instances correct at each price.
+  """
+  k_heads = u.shape[1]
   t = prices.shape[0]
-  corr = jnp.asarray(correct).astype(jnp.int32)
+  corr = correct.astype(jnp.int32)
   m = _breakpoints(u, costs)  # [N, K-1]
   dcorr = corr[:, :-1] - corr[:, 1:]  # [N, K-1]
   order = jnp.argsort(prices)
@@ -405,11 +454,7 @@ def exit_heads_sweep(u: Array, correct: Array, prices: Array, costs=None) -> Swe
   dsum = jnp.cumsum(jnp.sum(hist_corr.reshape(t + 1, k_heads - 1), axis=1))[:t]
   unsort = lambda x: jnp.zeros_like(x).at[order].set(x)
   stopped, dsum = unsort(stopped), unsort(dsum)
-  total_heads = n * k_heads - jnp.sum(stopped, axis=1)
-  cost = jnp.sum(costs) - jnp.sum(stopped.astype(u.dtype) * costs[1:], axis=1) / n
-  heads = total_heads.astype(u.dtype) / n
-  return Sweep(cost, heads, total_heads.astype(jnp.int32),
-               (jnp.sum(corr[:, -1]) + dsum).astype(jnp.int32))
+  return stopped, (jnp.sum(corr[:, -1]) + dsum).astype(jnp.int32)
 
 
 def threshold_sweep(logits: Array, labels: Array, thresholds: Array, *,

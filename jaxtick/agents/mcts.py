@@ -32,6 +32,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from jaxtick import _modules, _checks, signals
 from jaxtick.api import Agent, Array, PRNGKey, Problem
@@ -54,6 +55,11 @@ class Environment(NamedTuple):
     rollout: ``rollout(problem, env_state, key) -> f[]``: one sampled return
       from ``env_state`` (the maximiser's point of view). For a terminal state
       it is that state's (possibly random) value.
+
+  Plain functions work; an environment is a value (two of one kind share the
+  :func:`mcts` agent's compiled program) when its functions are
+  ``jax.tree_util.Partial`` over module-level functions, with its arrays bound
+  as data, as :func:`jaxtick.problems.game_tree_env` does.
   """
 
   num_actions: int
@@ -119,6 +125,11 @@ def mcts(env: Environment, num_simulations: int, *, capacity: int | None = None,
 
   Returns:
     An :class:`~jaxtick.Agent` whose state is an :class:`MctsState`.
+
+  The agent is a value: its functions are module-level, its floats arrays
+  bound with ``jax.tree_util.Partial``, so mcts agents of one env kind and
+  capacity share one compiled program whatever their exploration, prior_var
+  and cost.
   """
   num_actions = env.num_actions
   if isinstance(num_actions, bool) or not isinstance(num_actions, int) or num_actions < 2:
@@ -142,114 +153,136 @@ def mcts(env: Environment, num_simulations: int, *, capacity: int | None = None,
     raise ValueError(f"prior_var must be > 0, got {prior_var!r}")
   A, C = num_actions, capacity
   max_path = min(env.max_depth, C - 1) + 1  # nodes on a root-to-leaf path
+  dtype = jnp.result_type(float)
+  data = lambda x: jnp.asarray(x, dtype)
+  return Agent(Partial(_init, env, A, C),
+               Partial(_tick, env, C, max_path, data(exploration)),
+               Partial(_uncertainty, env, data(prior_var)), Partial(_output, env),
+               Partial(_cost, data(cost)))
 
-  def init(problem, key):
-    del key
-    dtype = jnp.result_type(float)
-    root = env.root(problem)
-    node_state = jax.tree_util.tree_map(
-        lambda x: jnp.zeros((C,) + jnp.shape(x), jnp.asarray(x).dtype).at[0].set(x),
-        root)
-    minus = -jnp.ones(C, jnp.int32)
-    return MctsState(
-        problem=problem, node_state=node_state,
-        visits=jnp.zeros(C, jnp.int32), value_sum=jnp.zeros(C, dtype),
-        value_sq=jnp.zeros(C, dtype), children=-jnp.ones((C, A), jnp.int32),
-        parent=minus, action=minus, depth=jnp.zeros(C, jnp.int32),
-        num_nodes=jnp.ones((), jnp.int32), sims=jnp.zeros((), jnp.int32))
 
-  def node(s, i):
-    return jax.tree_util.tree_map(lambda x: x[i], s.node_state)
+# The agent's functions. Static: ``env``'s functions and sizes, ``A`` (actions),
+# ``C`` (capacity), ``max_path`` (Python ints); data: ``exploration``,
+# ``prior_var``, ``cost`` (f[] arrays) -- bound by :func:`mcts` with ``Partial``.
 
-  def ucb_action(s, i):
-    """UCB1 choice at node i: unexpanded actions first (lowest index)."""
-    kids = s.children[i]
-    expanded = kids >= 0
-    safe = jnp.maximum(kids, 0)
-    n = jnp.maximum(s.visits[safe], 1).astype(s.value_sum.dtype)
-    q = s.value_sum[safe] / n
-    sign = env.to_play(s.problem, node(s, i)).astype(q.dtype)
-    log_n = jnp.log(jnp.maximum(s.visits[i], 1).astype(q.dtype))
-    score = sign * q + exploration * jnp.sqrt(log_n / n)
-    return jnp.argmax(jnp.where(expanded, score, jnp.inf)).astype(jnp.int32)
 
-  def tick(s, key):
-    # 1. Selection: descend while the chosen action is already expanded.
-    path0 = jnp.full(max_path + 1, C, jnp.int32).at[0].set(0)
+def _init(env, A, C, problem, key):
+  """The tree of one episode: the root alone (node 0)."""
+  del key
+  dtype = jnp.result_type(float)
+  root = env.root(problem)
+  node_state = jax.tree_util.tree_map(
+      lambda x: jnp.zeros((C,) + jnp.shape(x), jnp.asarray(x).dtype).at[0].set(x),
+      root)
+  minus = -jnp.ones(C, jnp.int32)
+  return MctsState(
+      problem=problem, node_state=node_state,
+      visits=jnp.zeros(C, jnp.int32), value_sum=jnp.zeros(C, dtype),
+      value_sq=jnp.zeros(C, dtype), children=-jnp.ones((C, A), jnp.int32),
+      parent=minus, action=minus, depth=jnp.zeros(C, jnp.int32),
+      num_nodes=jnp.ones((), jnp.int32), sims=jnp.zeros((), jnp.int32))
 
-    def cond(c):
-      return c[3]
 
-    def body(c):
-      i, path, k, _, _ = c
-      term = env.is_terminal(s.problem, node(s, i))
-      a = ucb_action(s, i)
-      child = s.children[i, a]
-      down = ~term & (child >= 0) & (k < max_path - 1)
-      nxt = jnp.where(down, child, i)
-      path = jnp.where(down, path.at[k + 1].set(child), path)
-      # a >= 0 marks an action to expand at the node where the descent ends.
-      return (nxt, path, k + down.astype(jnp.int32), down,
-              jnp.where(term | (child >= 0), -1, a))
+def _node(s, i):
+  """The environment state of node ``i`` (i32[])."""
+  return jax.tree_util.tree_map(lambda x: x[i], s.node_state)
 
-    leaf, path, k, _, a = jax.lax.while_loop(
-        cond, body, (jnp.zeros((), jnp.int32), path0, jnp.zeros((), jnp.int32),
-                     jnp.array(True), jnp.zeros((), jnp.int32)))
-    # 2. Expansion of one action (none at a terminal node or a full tree).
-    new = s.num_nodes
-    grow = (a >= 0) & (new < C)
-    a = jnp.maximum(a, 0)
-    child_state = env.step(s.problem, node(s, leaf), a)
-    slot = jnp.where(grow, new, C)  # C: dropped
-    put = lambda arr, v: arr.at[slot].set(v, mode="drop")
-    node_state = jax.tree_util.tree_map(put, s.node_state, child_state)
-    children = s.children.at[jnp.where(grow, leaf, C), a].set(new, mode="drop")
-    parent, action = put(s.parent, leaf), put(s.action, a)
-    depth = put(s.depth, s.depth[leaf] + 1)
-    path = jnp.where(grow, path.at[k + 1].set(new), path)
-    leaf = jnp.where(grow, new, leaf)
-    # 3. Rollout from the new (or terminal) node.
-    leaf_state = jax.tree_util.tree_map(lambda x: x[leaf], node_state)
-    v = env.rollout(s.problem, leaf_state, key).astype(s.value_sum.dtype)
-    # 4. Backup along the path (padding entries C are dropped).
-    add = lambda arr, x: arr.at[path].add(x, mode="drop")
-    return s._replace(
-        node_state=node_state, visits=add(s.visits, 1),
-        value_sum=add(s.value_sum, v), value_sq=add(s.value_sq, v * v),
-        children=children, parent=parent, action=action, depth=depth,
-        num_nodes=s.num_nodes + grow.astype(jnp.int32), sims=s.sims + 1)
 
-  def root_stats(s):
-    """Visits n (f[A]), root-player values q (f[A]) and M2 (f[A]) per action."""
-    kids = s.children[0]
-    safe = jnp.maximum(kids, 0)
-    n = jnp.where(kids >= 0, s.visits[safe], 0).astype(s.value_sum.dtype)
-    total = jnp.where(kids >= 0, s.value_sum[safe], 0.0)
-    sq = jnp.where(kids >= 0, s.value_sq[safe], 0.0)
-    sign = env.to_play(s.problem, node(s, 0)).astype(total.dtype)
-    n1 = jnp.maximum(n, 1)
-    q = sign * total / n1
-    m2 = jnp.maximum(sq - total * total / n1, 0.0)
-    return n, q, m2
+def _ucb_action(env, exploration, s, i):
+  """UCB1 choice at node i (i32[]): unexpanded actions first (lowest index)."""
+  kids = s.children[i]
+  expanded = kids >= 0
+  safe = jnp.maximum(kids, 0)
+  n = jnp.maximum(s.visits[safe], 1).astype(s.value_sum.dtype)
+  q = s.value_sum[safe] / n
+  sign = env.to_play(s.problem, _node(s, i)).astype(q.dtype)
+  log_n = jnp.log(jnp.maximum(s.visits[i], 1).astype(q.dtype))
+  score = sign * q + exploration.astype(q.dtype) * jnp.sqrt(log_n / n)
+  return jnp.argmax(jnp.where(expanded, score, jnp.inf)).astype(jnp.int32)
 
-  def uncertainty(s):
-    n, q, m2 = root_stats(s)
-    (q1, q2), (i1, i2) = jax.lax.top_k(q, 2)
-    n1, n2 = n[i1], n[i2]
-    pooled = (m2[i1] + m2[i2] + prior_var) / (n1 + n2)
-    se = jnp.sqrt(pooled * (1 / jnp.maximum(n1, 1) + 1 / jnp.maximum(n2, 1)))
-    u = signals.gap_ratio(q1 - q2, se)
-    return jnp.where(jnp.all(n > 0), u, jnp.inf)
 
-  def output(s):
-    n, q, _ = root_stats(s)
-    best = n == jnp.max(n)
-    return jnp.argmax(jnp.where(best, q, -jnp.inf)).astype(jnp.int32)
+def _tick(env, C, max_path, exploration, s, key):
+  """One simulation: select, expand one action, roll out, back up."""
+  # 1. Selection: descend while the chosen action is already expanded.
+  path0 = jnp.full(max_path + 1, C, jnp.int32).at[0].set(0)
 
-  def cost_fn(s):
-    return jnp.asarray(cost, s.value_sum.dtype)
+  def cond(c):
+    return c[3]
 
-  return Agent(init, tick, uncertainty, output, cost_fn)
+  def body(c):
+    i, path, k, _, _ = c
+    term = env.is_terminal(s.problem, _node(s, i))
+    a = _ucb_action(env, exploration, s, i)
+    child = s.children[i, a]
+    down = ~term & (child >= 0) & (k < max_path - 1)
+    nxt = jnp.where(down, child, i)
+    path = jnp.where(down, path.at[k + 1].set(child), path)
+    # a >= 0 marks an action to expand at the node where the descent ends.
+    return (nxt, path, k + down.astype(jnp.int32), down,
+            jnp.where(term | (child >= 0), -1, a))
+
+  leaf, path, k, _, a = jax.lax.while_loop(
+      cond, body, (jnp.zeros((), jnp.int32), path0, jnp.zeros((), jnp.int32),
+                   jnp.array(True), jnp.zeros((), jnp.int32)))
+  # 2. Expansion of one action (none at a terminal node or a full tree).
+  new = s.num_nodes
+  grow = (a >= 0) & (new < C)
+  a = jnp.maximum(a, 0)
+  child_state = env.step(s.problem, _node(s, leaf), a)
+  slot = jnp.where(grow, new, C)  # C: dropped
+  put = lambda arr, v: arr.at[slot].set(v, mode="drop")
+  node_state = jax.tree_util.tree_map(put, s.node_state, child_state)
+  children = s.children.at[jnp.where(grow, leaf, C), a].set(new, mode="drop")
+  parent, action = put(s.parent, leaf), put(s.action, a)
+  depth = put(s.depth, s.depth[leaf] + 1)
+  path = jnp.where(grow, path.at[k + 1].set(new), path)
+  leaf = jnp.where(grow, new, leaf)
+  # 3. Rollout from the new (or terminal) node.
+  leaf_state = jax.tree_util.tree_map(lambda x: x[leaf], node_state)
+  v = env.rollout(s.problem, leaf_state, key).astype(s.value_sum.dtype)
+  # 4. Backup along the path (padding entries C are dropped).
+  add = lambda arr, x: arr.at[path].add(x, mode="drop")
+  return s._replace(
+      node_state=node_state, visits=add(s.visits, 1),
+      value_sum=add(s.value_sum, v), value_sq=add(s.value_sq, v * v),
+      children=children, parent=parent, action=action, depth=depth,
+      num_nodes=s.num_nodes + grow.astype(jnp.int32), sims=s.sims + 1)
+
+
+def _root_stats(env, s):
+  """Visits n (f[A]), root-player values q (f[A]) and M2 (f[A]) per action."""
+  kids = s.children[0]
+  safe = jnp.maximum(kids, 0)
+  n = jnp.where(kids >= 0, s.visits[safe], 0).astype(s.value_sum.dtype)
+  total = jnp.where(kids >= 0, s.value_sum[safe], 0.0)
+  sq = jnp.where(kids >= 0, s.value_sq[safe], 0.0)
+  sign = env.to_play(s.problem, _node(s, 0)).astype(total.dtype)
+  n1 = jnp.maximum(n, 1)
+  q = sign * total / n1
+  m2 = jnp.maximum(sq - total * total / n1, 0.0)
+  return n, q, m2
+
+
+def _uncertainty(env, prior_var, s):
+  """The root Q-gap ratio ``SE / gap`` (f[]; inf until every root action is tried)."""
+  n, q, m2 = _root_stats(env, s)
+  (q1, q2), (i1, i2) = jax.lax.top_k(q, 2)
+  n1, n2 = n[i1], n[i2]
+  pooled = (m2[i1] + m2[i2] + prior_var.astype(q.dtype)) / (n1 + n2)
+  se = jnp.sqrt(pooled * (1 / jnp.maximum(n1, 1) + 1 / jnp.maximum(n2, 1)))
+  u = signals.gap_ratio(q1 - q2, se)
+  return jnp.where(jnp.all(n > 0), u, jnp.inf)
+
+
+def _output(env, s):
+  """The most-visited root action (i32[]; ties to the higher value)."""
+  n, q, _ = _root_stats(env, s)
+  best = n == jnp.max(n)
+  return jnp.argmax(jnp.where(best, q, -jnp.inf)).astype(jnp.int32)
+
+
+def _cost(cost, s):
+  return cost.astype(s.value_sum.dtype)
 
 
 def root_visits(state: MctsState) -> Array:

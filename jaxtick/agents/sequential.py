@@ -35,6 +35,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import Partial
 
 from jaxtick import _checks, rng, signals
 from jaxtick.api import Agent, Array
@@ -98,6 +99,9 @@ def gap_test(model: str = "bernoulli", *, min_samples: int = 4,
 
   Returns:
     An :class:`~jaxtick.Agent`; run it with price ``jaxtick.price_from_z(z)``.
+    It is a value (module-level functions, sigma and cost bound as arrays with
+    ``jax.tree_util.Partial``): gap tests of one model and ``min_samples``
+    share one compiled program whatever their sigma and cost.
   """
   _check_model(model)
   least = 4 if model == "gaussian" else 2
@@ -108,54 +112,62 @@ def gap_test(model: str = "bernoulli", *, min_samples: int = 4,
         f"{min_samples!r}")
   _checks.check_positive("sigma", sigma)
   _checks.check_positive("cost", cost)
+  data = lambda x: jnp.asarray(x, jnp.result_type(float))
+  return Agent(Partial(_gap_init), Partial(_gap_tick, model, data(sigma)),
+               Partial(_gap_uncertainty, model, int(min_samples)),
+               Partial(_gap_output), Partial(_const_cost, data(cost)))
+
+
+def _gap_init(theta, key):
+  del key
   dtype = jnp.result_type(float)
+  theta = jnp.asarray(theta, dtype)
+  if theta.shape != (2,):
+    raise ValueError(f"problem theta must have shape (2,), got {theta.shape}")
+  zero = jnp.zeros(2, dtype)
+  return GapTestState(theta, jnp.zeros(2, jnp.int32), zero, zero)
 
-  def init(theta, key):
-    del key
-    theta = jnp.asarray(theta, dtype)
-    if theta.shape != (2,):
-      raise ValueError(f"problem theta must have shape (2,), got {theta.shape}")
-    zero = jnp.zeros(2, dtype)
-    return GapTestState(theta, jnp.zeros(2, jnp.int32), zero, zero)
 
-  # Written with explicit per-alternative slices (no gathers, no reductions
-  # over the size-2 axis): on CPU this keeps a tick a few fused kernels.
-  def tick(state, key):
-    arm_b = ((state.count[0] + state.count[1]) % 2) == 1
-    x = _observe(model, key, jnp.where(arm_b, state.theta[1], state.theta[0]),
-                 sigma)
-    hot = jnp.stack([~arm_b, arm_b])
-    count = state.count + hot.astype(jnp.int32)
-    total = state.total + jnp.where(hot, x, 0.0)
-    if model == "bernoulli":  # the smoothed variance needs only the counts
-      return GapTestState(state.theta, count, total, state.m2)
-    new = GapTestState(state.theta, count, total, state.m2)
-    m2 = state.m2 + jnp.where(hot, (x - state.mean) * (x - new.mean), 0.0)
-    return new._replace(m2=m2)
+# Written with explicit per-alternative slices (no gathers, no reductions
+# over the size-2 axis): on CPU this keeps a tick a few fused kernels.
+def _gap_tick(model, sigma, state, key):
+  arm_b = ((state.count[0] + state.count[1]) % 2) == 1
+  x = _observe(model, key, jnp.where(arm_b, state.theta[1], state.theta[0]),
+               sigma)
+  hot = jnp.stack([~arm_b, arm_b])
+  count = state.count + hot.astype(jnp.int32)
+  total = state.total + jnp.where(hot, x, 0.0)
+  if model == "bernoulli":  # the smoothed variance needs only the counts
+    return GapTestState(state.theta, count, total, state.m2)
+  new = GapTestState(state.theta, count, total, state.m2)
+  m2 = state.m2 + jnp.where(hot, (x - state.mean) * (x - new.mean), 0.0)
+  return new._replace(m2=m2)
 
-  def uncertainty(state):
-    n = state.count.astype(dtype)
-    n_safe = jnp.maximum(n, 1.0)
-    if model == "bernoulli":
-      p = (state.total + 1.0) / (n + 2.0)
-      var = p * (1.0 - p)
-    else:
-      var = state.m2 / jnp.maximum(n - 1.0, 1.0)
-    v = var / n_safe
-    se = jnp.sqrt(v[0] + v[1])
-    mean = state.total / n_safe
-    u = signals.gap_ratio(mean[0] - mean[1], se)
-    return jnp.where(state.count[0] + state.count[1] >= min_samples, u, jnp.inf)
 
-  def output(state):
-    mean = state.mean
-    return (mean[1] > mean[0]).astype(jnp.int32)
+def _gap_uncertainty(model, min_samples, state):
+  dtype = jnp.result_type(float)
+  n = state.count.astype(dtype)
+  n_safe = jnp.maximum(n, 1.0)
+  if model == "bernoulli":
+    p = (state.total + 1.0) / (n + 2.0)
+    var = p * (1.0 - p)
+  else:
+    var = state.m2 / jnp.maximum(n - 1.0, 1.0)
+  v = var / n_safe
+  se = jnp.sqrt(v[0] + v[1])
+  mean = state.total / n_safe
+  u = signals.gap_ratio(mean[0] - mean[1], se)
+  return jnp.where(state.count[0] + state.count[1] >= min_samples, u, jnp.inf)
 
-  def cost_fn(state):
-    del state
-    return jnp.asarray(cost, dtype)
 
-  return Agent(init, tick, uncertainty, output, cost_fn)
+def _gap_output(state):
+  mean = state.mean
+  return (mean[1] > mean[0]).astype(jnp.int32)
+
+
+def _const_cost(cost, state):
+  del state
+  return cost
 
 
 # -- Wald's SPRT ---------------------------------------------------------------
@@ -238,35 +250,43 @@ def sprt(model: str, theta0: float, theta1: float, alpha: float = 0.05,
     alpha, beta: nominal error rates, each in (0, 1), ``alpha + beta < 1``.
     sigma: Gaussian noise, > 0.
     cost: cost of one observation, > 0.
+
+  The agent is a value (module-level functions; the LLR coefficients, Wald's
+  boundaries, sigma and cost bound as arrays with ``jax.tree_util.Partial``):
+  SPRTs of one model share one compiled program whatever their hypotheses,
+  error rates and cost.
   """
   _check_hypotheses(model, theta0, theta1, sigma)
   ln_a, ln_b = wald_thresholds(alpha, beta)
   _checks.check_positive("cost", cost)
   c1, c0 = _increments(model, theta0, theta1, sigma)
+  data = lambda x: jnp.asarray(x, jnp.result_type(float))
+  return Agent(Partial(_sprt_init),
+               Partial(_sprt_tick, model, data(c1), data(c0), data(sigma)),
+               Partial(_sprt_uncertainty, data(ln_a), data(ln_b)),
+               Partial(_sprt_output), Partial(_const_cost, data(cost)))
+
+
+def _sprt_init(theta, key):
+  del key
   dtype = jnp.result_type(float)
+  theta = jnp.asarray(theta, dtype)
+  return SPRTState(theta, jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
 
-  def init(theta, key):
-    del key
-    theta = jnp.asarray(theta, dtype)
-    return SPRTState(theta, jnp.zeros((), dtype), jnp.zeros((), jnp.int32))
 
-  def tick(state, key):
-    x = _observe(model, key, state.theta, sigma)
-    return SPRTState(state.theta, state.llr + (c1 * x + c0),
-                     state.count + 1)
+def _sprt_tick(model, c1, c0, sigma, state, key):
+  """Adds the LLR increment ``c1 x + c0`` of one observation ``x``."""
+  x = _observe(model, key, state.theta, sigma)
+  return SPRTState(state.theta, state.llr + (c1 * x + c0), state.count + 1)
 
-  def uncertainty(state):
-    return jnp.minimum(ln_a - state.llr, state.llr - ln_b)
 
-  def output(state):
-    # ln B < 0 < ln A: at a boundary the sign of S_n is the accepted hypothesis.
-    return (state.llr > 0).astype(jnp.int32)
+def _sprt_uncertainty(ln_a, ln_b, state):
+  return jnp.minimum(ln_a - state.llr, state.llr - ln_b)
 
-  def cost_fn(state):
-    del state
-    return jnp.asarray(cost, dtype)
 
-  return Agent(init, tick, uncertainty, output, cost_fn)
+def _sprt_output(state):
+  # ln B < 0 < ln A: at a boundary the sign of S_n is the accepted hypothesis.
+  return (state.llr > 0).astype(jnp.int32)
 
 
 # -- Wald's approximations -----------------------------------------------------

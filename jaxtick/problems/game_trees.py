@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import Partial
 
 from jaxtick.agents.mcts import Environment
 from jaxtick.api import Array
@@ -98,51 +99,62 @@ def game_tree_env(branching: int, depth: int, *,
 
   Returns:
     An :class:`~jaxtick.agents.mcts.Environment` over :class:`GameNode`
-    states for :class:`GameTree` problems.
+    states for :class:`GameTree` problems. It is a value: its functions are
+    ``jax.tree_util.Partial`` over module-level functions and its sizes static,
+    so two environments with equal arguments are equal static values.
   """
   _check(branching, depth)
-  A, D = branching, depth
+  A, D, two = branching, depth, bool(two_player)
+  return Environment(num_actions=A, max_depth=D, root=Partial(_root),
+                     step=Partial(_step, A), is_terminal=Partial(_is_terminal, D),
+                     to_play=Partial(_to_play, two), rollout=Partial(_rollout, A, D))
 
-  def root(problem):
-    del problem
-    return GameNode(jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
-  def step(problem, s, action):
-    del problem
-    return GameNode(A * s.index + 1 + action.astype(jnp.int32), s.depth + 1)
+# The environment's functions; A (branching), D (depth) and two_player are
+# static Python ints and bools bound by :func:`game_tree_env`.
 
-  def is_terminal(problem, s):
-    del problem
-    return s.depth >= D
 
-  def to_play(problem, s):
-    del problem
-    if not two_player:
-      return jnp.ones((), jnp.result_type(float))
-    return jnp.where(s.depth % 2 == 0, 1.0, -1.0).astype(jnp.result_type(float))
+def _root(problem):
+  del problem
+  return GameNode(jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
-  def rollout(problem, s, key):
-    """Mean edge value on the path to a uniformly random leaf below ``s``."""
-    actions = jax.random.randint(key, (D,), 0, A, jnp.int32)
 
-    def down(index, a):
-      child = A * index + 1 + a
-      return child, child
+def _step(A, problem, s, action):
+  del problem
+  return GameNode(A * s.index + 1 + action.astype(jnp.int32), s.depth + 1)
 
-    _, ids = jax.lax.scan(down, s.index, actions)  # ids[k]: depth s.depth+k+1
-    below = jnp.sum(jnp.where(jnp.arange(D) < D - s.depth, _edge(problem.key, ids), 0.0))
-    # Edges above s: walk up from s (at most D steps).
-    def up(index, k):
-      parent = (index - 1) // A
-      keep = k < s.depth
-      return jnp.where(keep, parent, index), jnp.where(keep, index, -1)
 
-    _, anc = jax.lax.scan(up, s.index, jnp.arange(D))
-    above = jnp.sum(jnp.where(anc >= 0, _edge(problem.key, jnp.maximum(anc, 0)), 0.0))
-    return (above + below) / D
+def _is_terminal(D, problem, s):
+  del problem
+  return s.depth >= D
 
-  return Environment(num_actions=A, max_depth=D, root=root, step=step,
-                     is_terminal=is_terminal, to_play=to_play, rollout=rollout)
+
+def _to_play(two_player, problem, s):
+  del problem
+  if not two_player:
+    return jnp.ones((), jnp.result_type(float))
+  return jnp.where(s.depth % 2 == 0, 1.0, -1.0).astype(jnp.result_type(float))
+
+
+def _rollout(A, D, problem, s, key):
+  """Mean edge value on the path to a uniformly random leaf below ``s`` (f[])."""
+  actions = jax.random.randint(key, (D,), 0, A, jnp.int32)
+
+  def down(index, a):
+    child = A * index + 1 + a
+    return child, child
+
+  _, ids = jax.lax.scan(down, s.index, actions)  # ids[k]: depth s.depth+k+1
+  below = jnp.sum(jnp.where(jnp.arange(D) < D - s.depth, _edge(problem.key, ids), 0.0))
+  # Edges above s: walk up from s (at most D steps).
+  def up(index, k):
+    parent = (index - 1) // A
+    keep = k < s.depth
+    return jnp.where(keep, parent, index), jnp.where(keep, index, -1)
+
+  _, anc = jax.lax.scan(up, s.index, jnp.arange(D))
+  above = jnp.sum(jnp.where(anc >= 0, _edge(problem.key, jnp.maximum(anc, 0)), 0.0))
+  return (above + below) / D
 
 
 def game_tree_leaf_values(problem: GameTree, branching: int, depth: int) -> Array:
