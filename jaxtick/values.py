@@ -26,6 +26,11 @@ Python floats are data too; bind what fixes a shape or a Python loop (a
 number of heads, of simulations) as a Python ``int`` (static). An agent written as plain closures keeps working:
 each new closure is a new static value, so each new agent compiles afresh.
 
+Moving a float from a constant to traced data is not always bit-neutral: XLA
+rewrites ``x / constant`` as a multiplication by the reciprocal and folds
+constant arrays away, so a converted agent may differ from its closure form in
+the last ulp where it divides by its data; compare before and after.
+
 Why a split at the runner's boundary rather than an explicit ``params``
 argument in the Tick API (mctx, gymnax): the Tick API stays five plain
 functions, agents written before keep working unchanged, and the runners need
