@@ -151,6 +151,8 @@ def mcts(env: Environment, num_simulations: int, *, capacity: int | None = None,
     raise ValueError(f"exploration must be >= 0, got {exploration!r}")
   if not prior_var > 0:
     raise ValueError(f"prior_var must be > 0, got {prior_var!r}")
+  _checks.check_positive("cost", cost)
+  _checks.check_nonneg("exploration", exploration)
   A, C = num_actions, capacity
   max_path = min(env.max_depth, C - 1) + 1  # nodes on a root-to-leaf path
   dtype = jnp.result_type(float)
