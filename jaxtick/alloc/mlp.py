@@ -45,8 +45,8 @@ def fit(loss: Callable[[Params, Array], Array], params: Params, *, steps: int,
   with its data bound by ``jax.tree_util.Partial`` (``Partial(my_loss, x, y)``
   with ``my_loss(x, y, params, rows)``): its arrays and floats are traced, so
   another data set of the same shapes reuses the program. A new lambda or
-  closure per call compiles afresh. ``learning_rate`` and ``steps``' keys are
-  traced too.
+  closure per call compiles afresh. ``learning_rate`` and the per-step keys
+  are traced too (``steps`` is the keys' length: a shape).
   """
   if not isinstance(steps, (int, np.integer)) or steps < 1:
     raise ValueError(f"steps must be a positive int, got {steps!r}")
