@@ -1,6 +1,6 @@
 """Repeated sampling of one LLM query as a Tick agent: best-of-N or majority vote.
 
-The agent closes over a pool of queries (a generator
+The agent holds a pool of queries as data (a generator
 :class:`jaxtick.problems.QueryPool` with its reward oracle, or a logged
 :class:`jaxtick.problems.ReplayPool`); the *problem* is a query index
 (i32[]). One tick draws the query's next response, response ``j = ticks so
@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+from jax.tree_util import Partial
 
 from jaxtick import _modules
 from jaxtick.api import Agent, Array
@@ -81,6 +82,14 @@ def sampler(pool, *, oracle: pools.RewardOracle = pools.GROUND_TRUTH,
             initial_tokens: float = 500.0) -> Agent:
   """A Tick agent sampling one query of ``pool`` (see the module docstring).
 
+  The agent is a value: its functions are module-level, and the pool's tables,
+  the oracle's numbers and ``initial_tokens`` are bound as data with
+  ``jax.tree_util.Partial``; ``signal``, ``output``, ``cost``, the pool's kind,
+  the oracle's kind (``prm``) and the number of answer ids pick the code. So
+  two samplers over different pools of the same shapes (or another oracle
+  noise, another ``initial_tokens``) share one compiled program in every
+  runner.
+
   Args:
     pool: a ``QueryPool`` (with ``oracle``) or a ``ReplayPool``.
     oracle: the reward oracle of a generator pool (ignored for replay).
@@ -99,75 +108,111 @@ def sampler(pool, *, oracle: pools.RewardOracle = pools.GROUND_TRUTH,
     raise ValueError(f"initial_tokens must be finite and > 0, got {initial_tokens!r}")
   if isinstance(pool, logs.ReplayPool):
     num_answers = max(int(np.max(np.asarray(pool.answer), initial=-1)) + 1, 1)
-
-    def draw(x, j):
-      return logs.replay_response(pool, x, j)
-
-    def limit(x):
-      return pool.count[x]
+    draw, limit = Partial(_draw_replay, pool), Partial(_limit_replay, pool)
   elif isinstance(pool, pools.QueryPool):
     pools._check_oracle(oracle)
-    num_answers = pool.answer_probs.shape[1]
-
-    def draw(x, j):
-      a, t, r = pools.response(pool, x, j, oracle)
-      return a, t, r, a == 0, jnp.ones((), bool)
-
-    def limit(x):
-      return jnp.int32(2 ** 30)
+    num_answers = int(pool.answer_probs.shape[1])
+    # the oracle's kind is static, its numbers are data (Python floats: traced)
+    oracle = pools.RewardOracle(bool(oracle.prm), *(float(v) for v in oracle[1:]))
+    draw, limit = Partial(_draw_generated, pool, oracle), Partial(_limit_generated)
   else:
     raise ValueError(f"pool must be a QueryPool or a ReplayPool, got {type(pool).__name__}")
-  ids = jnp.arange(num_answers, dtype=jnp.int32)
+  return Agent(
+      Partial(_init, limit, num_answers), Partial(_tick, draw),
+      Partial(_uncertainty_reward if signal == "reward" else _uncertainty_entropy),
+      Partial(_output_best if output == "best" else _output_majority),
+      Partial(_cost_samples) if cost == "samples"
+      else Partial(_cost_tokens, float(initial_tokens)))
 
-  def init(query, key):
-    del key
-    z = jnp.zeros((), jnp.int32)
-    return SamplerState(
-        query=jnp.asarray(query, jnp.int32), n=z, tokens=jnp.zeros((), jnp.float32),
-        best_reward=jnp.full((), -jnp.inf, jnp.float32), best_answer=z - 1,
-        best_correct=jnp.zeros((), bool), covered=jnp.zeros((), bool),
-        counts=jnp.zeros(num_answers, jnp.int32),
-        first_seen=jnp.zeros(num_answers, jnp.int32),
-        first_correct=jnp.zeros(num_answers, bool),
-        limit=jnp.asarray(limit(query), jnp.int32))
 
-  def tick(s, key):
-    del key   # the key contract: response n of the query
-    a, t, r, c, valid = draw(s.query, s.n)
-    valid = valid & (s.n < s.limit)
-    improve = valid & (r > s.best_reward)
-    hit = valid & (ids == a)
-    new = hit & (s.counts == 0)
-    return s._replace(
-        n=s.n + valid.astype(jnp.int32), tokens=s.tokens + jnp.where(valid, t, 0.0),
-        best_reward=jnp.where(improve, r, s.best_reward),
-        best_answer=jnp.where(improve, a, s.best_answer),
-        best_correct=jnp.where(improve, c, s.best_correct),
-        covered=s.covered | (valid & c), counts=s.counts + hit.astype(jnp.int32),
-        first_seen=jnp.where(new, s.n, s.first_seen),
-        first_correct=jnp.where(new, c, s.first_correct))
+# -- the agent's functions (module level: one object for every sampler) ----------
 
-  def uncertainty(s):
-    if signal == "reward":
-      u = jnp.where(s.n > 0, 1.0 - s.best_reward, 1.0)
-    else:
-      nf = jnp.maximum(s.n, 1).astype(jnp.float32)
-      p = s.counts / nf
-      h = -jnp.sum(jnp.where(s.counts > 0, p * jnp.log(jnp.where(s.counts > 0, p, 1.0)), 0.0))
-      u = jnp.where(s.n > 0, h, jnp.log(float(num_answers)))
-    return jnp.where(s.n >= s.limit, 0.0, u).astype(jnp.float32)
 
-  def output_fn(s):
-    return s.best_answer if output == "best" else _majority(s)[0]
+def _draw_replay(pool, x, j):
+  """Query ``x``'s ``j``-th logged response: (answer, tokens, reward, correct, valid)."""
+  return logs.replay_response(pool, x, j)
 
-  def cost_fn(s):
-    if cost == "samples":
-      c = jnp.ones((), jnp.float32)
-    else:
-      c = jnp.where(s.n > 0, s.tokens / jnp.maximum(s.n, 1), initial_tokens)
-    return jnp.where(s.n >= s.limit, jnp.inf, c).astype(jnp.float32)
 
-  return Agent(init, tick, uncertainty, output_fn, cost_fn)
+def _draw_generated(pool, oracle, x, j):
+  """Query ``x``'s ``j``-th generated response: (answer, tokens, reward, correct, valid)."""
+  a, t, r = pools.response(pool, x, j, oracle)
+  return a, t, r, a == 0, jnp.ones((), bool)
+
+
+def _limit_replay(pool, x):
+  return pool.count[x]
+
+
+def _limit_generated(x):
+  del x
+  return jnp.int32(2 ** 30)
+
+
+def _init(limit, num_answers, query, key):
+  del key
+  z = jnp.zeros((), jnp.int32)
+  return SamplerState(
+      query=jnp.asarray(query, jnp.int32), n=z, tokens=jnp.zeros((), jnp.float32),
+      best_reward=jnp.full((), -jnp.inf, jnp.float32), best_answer=z - 1,
+      best_correct=jnp.zeros((), bool), covered=jnp.zeros((), bool),
+      counts=jnp.zeros(num_answers, jnp.int32),
+      first_seen=jnp.zeros(num_answers, jnp.int32),
+      first_correct=jnp.zeros(num_answers, bool),
+      limit=jnp.asarray(limit(query), jnp.int32))
+
+
+def _tick(draw, s, key):
+  del key   # the key contract: response n of the query
+  ids = jnp.arange(s.counts.shape[0], dtype=jnp.int32)
+  a, t, r, c, valid = draw(s.query, s.n)
+  valid = valid & (s.n < s.limit)
+  improve = valid & (r > s.best_reward)
+  hit = valid & (ids == a)
+  new = hit & (s.counts == 0)
+  return s._replace(
+      n=s.n + valid.astype(jnp.int32), tokens=s.tokens + jnp.where(valid, t, 0.0),
+      best_reward=jnp.where(improve, r, s.best_reward),
+      best_answer=jnp.where(improve, a, s.best_answer),
+      best_correct=jnp.where(improve, c, s.best_correct),
+      covered=s.covered | (valid & c), counts=s.counts + hit.astype(jnp.int32),
+      first_seen=jnp.where(new, s.n, s.first_seen),
+      first_correct=jnp.where(new, c, s.first_correct))
+
+
+def _exhausted_zero(s, u):
+  return jnp.where(s.n >= s.limit, 0.0, u).astype(jnp.float32)
+
+
+def _uncertainty_reward(s):
+  return _exhausted_zero(s, jnp.where(s.n > 0, 1.0 - s.best_reward, 1.0))
+
+
+def _uncertainty_entropy(s):
+  nf = jnp.maximum(s.n, 1).astype(jnp.float32)
+  p = s.counts / nf
+  h = -jnp.sum(jnp.where(s.counts > 0, p * jnp.log(jnp.where(s.counts > 0, p, 1.0)), 0.0))
+  return _exhausted_zero(s, jnp.where(s.n > 0, h, jnp.log(float(s.counts.shape[0]))))
+
+
+def _output_best(s):
+  return s.best_answer
+
+
+def _output_majority(s):
+  return _majority(s)[0]
+
+
+def _exhausted_inf(s, c):
+  return jnp.where(s.n >= s.limit, jnp.inf, c).astype(jnp.float32)
+
+
+def _cost_samples(s):
+  return _exhausted_inf(s, jnp.ones((), jnp.float32))
+
+
+def _cost_tokens(initial_tokens, s):
+  c = jnp.where(s.n > 0, s.tokens / jnp.maximum(s.n, 1), initial_tokens)
+  return _exhausted_inf(s, c)
 
 
 _modules.make_callable(__name__, "sampler")  # jt.agents.sampler(...) builds the agent

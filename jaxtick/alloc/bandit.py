@@ -40,7 +40,15 @@ vote accuracy (the most frequent answer, the earliest-seen among ties, is
 correct).
 
 Implementation: whole rounds are array operations over the queries, inside
-one jitted program; rounds run in a ``lax.while_loop``. As queries leave the
+one jitted program, compiled once per (rule kind -- uniform/elimination or
+ranked --, ``k``, ``cost``, the oracle's kind, the number of answer ids, the
+query bucket): the pool's tables, the budget and every float option (gamma,
+select_fraction, exploration, the oracle's numbers) are traced arguments, so
+another pool of the same shapes, or another budget or threshold, reuses the
+program. The queries are padded to :func:`jaxtick.values.bucket` sizes with a
+validity mask (a padded query is never active: it receives no response and
+no budget, and is cut from the result), so another number of queries in the
+same bucket reuses it too. rounds run in a ``lax.while_loop``. As queries leave the
 active set the loop moves to a smaller *window* of lanes (sizes ``Q, Q/8,
 Q/64, ...`` down to 1024): the still-active queries are gathered into it, so a
 round costs O(active queries), not O(Q). State is O(Q x A) (answer counts),
@@ -57,6 +65,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtick import values
 from jaxtick.problems import logs, pools
 
 Array = jax.Array
@@ -254,15 +263,18 @@ def _scatter(full: _Lanes, lanes: _Lanes, sel):
   return jax.tree_util.tree_map(lambda f, l: f.at[sel].set(l, mode="drop"), full, lanes)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _run(st: _Static, pool, cap, budget, rule_id, gamma, frac, exploration,
+def _run(st: _Static, pool, cap, live, budget, rule_id, gamma, frac, exploration,
          oracle_numbers) -> BanditResult:
+  """One allocation over Q (padded) queries; ``live`` bool[Q] marks the real ones.
+
+  A query that is not live is never active: it gets no response and no budget.
+  """
   oracle = pools.RewardOracle(st.prm, *oracle_numbers)
   draw = _draw_fn(pool, oracle)
   q = cap.shape[0]
   a_n = st.num_answers
   zi = jnp.zeros(q, jnp.int32)
-  full = _Lanes(idx=jnp.arange(q, dtype=jnp.int32), live=jnp.ones(q, bool), cap=cap,
+  full = _Lanes(idx=jnp.arange(q, dtype=jnp.int32), live=live, cap=cap,
                 n=zi, cost=zi, best=jnp.full(q, -jnp.inf, jnp.float32),
                 best_correct=jnp.zeros(q, bool), covered=jnp.zeros(q, bool),
                 sum_r=jnp.zeros(q, jnp.float32), counts=jnp.zeros((q, a_n), jnp.int32),
@@ -368,11 +380,51 @@ def allocate(pool, budget, *, rule: str = "elimination", k: int = 1, gamma: floa
     pools._check_oracle(oracle)
     cap = jnp.full(q, cap_max, jnp.int32)
     num_answers = pool.answer_probs.shape[1]
-  st = _Static(rule in ("ucb", "gap", "entropy"), bool(oracle.prm), int(k), cost,
-               num_answers, _windows(q))
+  return _allocate(pool, cap, b, values.bucket(q), rule=rule, k=int(k), gamma=gamma,
+                   oracle=oracle, cost=cost, num_answers=num_answers,
+                   select_fraction=select_fraction, exploration=exploration)
+
+
+def _allocate(pool, cap, budget: np.ndarray, size: int, *, rule, k, gamma, oracle, cost,
+              num_answers, select_fraction, exploration) -> BanditResult:
+  """Runs the checked allocation with the Q queries padded to ``size`` >= Q lanes.
+
+  The padded queries (the pool's last row repeated, cap 0, not live) are never
+  active, and are cut from the result: any ``size`` gives the same result.
+  """
+  q = cap.shape[0]
+  st = _Static(rule in ("ucb", "gap", "entropy"), bool(oracle.prm), k, cost,
+               num_answers, _windows(size))
+  pool = _pad_pool(pool, size)
+  live = jnp.arange(size) < q
+  cap = jnp.where(live, values.pad_rows(cap, size), 0)
   args = (jnp.int32(RULES.index(rule)), jnp.float32(gamma), jnp.float32(select_fraction),
           jnp.float32(exploration), tuple(jnp.float32(v) for v in oracle[1:]))
-  if b.ndim == 0:
-    return _run(st, pool, cap, jnp.int32(b), *args)
-  run = jax.vmap(lambda bb: _run(st, pool, cap, bb, *args))
-  return run(jnp.asarray(b, jnp.int32))
+  run = _run_one if budget.ndim == 0 else _run_many
+  res = run(st, pool, cap, live, jnp.asarray(budget, jnp.int32), *args)
+  if size == q:
+    return res
+  cut = lambda x: x[..., :q]
+  return res._replace(**{f: cut(getattr(res, f)) for f in BanditResult._fields
+                         if f not in ("spent", "rounds")})
+
+
+def _pad_pool(pool, size: int):
+  """The pool with its query axis padded to ``size`` (the last query repeated)."""
+  if isinstance(pool, logs.ReplayPool):
+    return values.pad_rows(pool, size)
+  # a QueryPool: response_sigma f[] has no query axis
+  return values.pad_rows(pool._replace(response_sigma=None), size)._replace(
+      response_sigma=pool.response_sigma)
+
+
+@values.jit
+def _run_one(st, pool, cap, live, budget, *args) -> BanditResult:
+  """The compiled allocation at one budget i32[] (arguments as :func:`_run`)."""
+  return _run(st, pool, cap, live, budget, *args)
+
+
+@values.jit
+def _run_many(st, pool, cap, live, budgets, *args) -> BanditResult:
+  """The compiled allocation at every budget i32[S] (vmapped): fields gain an axis S."""
+  return jax.vmap(lambda b: _run(st, pool, cap, live, b, *args))(budgets)

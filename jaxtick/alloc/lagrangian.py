@@ -28,10 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.tree_util import Partial
 
-import functools
-
-from jaxtick import _checks, schedule
+from jaxtick import _checks, schedule, values
 from jaxtick.alloc import mlp
 
 Array = jax.Array
@@ -116,6 +115,9 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
   Returns:
     An :class:`Allocation`. If ``target`` exceeds what the price 0 spends,
     the budget does not bind and the allocation is the price-0 one.
+
+  Compiled once per (shapes, ``num_iters``): ``acc``, ``cost`` and
+  ``target`` are traced.
   """
   _check(acc, cost)
   t = _checks.concrete(target)
@@ -139,8 +141,9 @@ def _price_cap(acc, cost):
   return 2.0 * jnp.maximum(jnp.max(slope), 0.0) + 1e-6
 
 
-@functools.partial(jax.jit, static_argnums=3)
+@values.jit
 def _allocate(acc, cost, target, num_iters):
+  """The compiled solve: one program per (shapes, ``num_iters``: a static int)."""
   c = jnp.broadcast_to(cost, acc.shape)
   n = acc.shape[0]
   acc_t = acc.T                                   # [K, N]: one contiguous row per level
@@ -231,6 +234,9 @@ def fit_imitation(key: Array, features: Array, actions: Array, num_actions: int,
 
   Returns:
     MLP parameters; :func:`predict` gives actions.
+
+  Compiled once per shapes (and ``hidden``): other features, actions,
+  learning rate or weight decay of the same shapes reuse the program.
   """
   x = mlp.check_features("features", features)
   a = np.asarray(actions)
@@ -240,14 +246,17 @@ def fit_imitation(key: Array, features: Array, actions: Array, num_actions: int,
   params = mlp.init(key, (x.shape[1], hidden, num_actions))
   xs, ys = jnp.asarray((x - mu) / sd), jnp.asarray(a)
 
-  def loss(p, rows):
-    logits = mlp.apply(p, xs[rows])
-    l2 = sum(jnp.sum(w ** 2) for w, _ in p)
-    return optax.softmax_cross_entropy_with_integer_labels(logits, ys[rows]).mean() + weight_decay * l2
-
+  loss = Partial(_imitation_loss, xs, ys, float(weight_decay))
   params, _ = mlp.fit(loss, params, steps=steps, num_rows=x.shape[0],
                       learning_rate=learning_rate)
   return {"mlp": params, "mu": jnp.asarray(mu), "sd": jnp.asarray(sd)}
+
+
+def _imitation_loss(xs, ys, weight_decay, p, rows):
+  """Cross-entropy of the MLP's logits on rows i32[b] of xs f[N, F] against ys i32[N], + L2."""
+  logits = mlp.apply(p, xs[rows])
+  l2 = sum(jnp.sum(w ** 2) for w, _ in p)
+  return optax.softmax_cross_entropy_with_integer_labels(logits, ys[rows]).mean() + weight_decay * l2
 
 
 def predict(policy, features: Array) -> Array:

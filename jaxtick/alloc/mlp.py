@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from jaxtick import values
 
 Array = jax.Array
 Params = list  # [(W f[in, out], b f[out]), ...]
@@ -36,6 +39,14 @@ def fit(loss: Callable[[Params, Array], Array], params: Params, *, steps: int,
   ``rows`` is i32[b]: every row (``batch_size=None``, full batch) or a
   uniform minibatch of ``batch_size`` of the ``num_rows`` rows, drawn from
   ``key`` at each step.
+
+  Compiled once per (``loss`` kind, ``num_rows``, ``batch_size``, shapes):
+  ``loss`` is a value (:mod:`jaxtick.values`) -- pass a module-level function
+  with its data bound by ``jax.tree_util.Partial`` (``Partial(my_loss, x, y)``
+  with ``my_loss(x, y, params, rows)``): its arrays and floats are traced, so
+  another data set of the same shapes reuses the program. A new lambda or
+  closure per call compiles afresh. ``learning_rate`` and the per-step keys
+  are traced too (``steps`` is the keys' length: a shape).
   """
   if not isinstance(steps, (int, np.integer)) or steps < 1:
     raise ValueError(f"steps must be a positive int, got {steps!r}")
@@ -43,22 +54,26 @@ def fit(loss: Callable[[Params, Array], Array], params: Params, *, steps: int,
     raise ValueError(f"learning_rate must be finite and > 0, got {learning_rate!r}")
   if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
     raise ValueError(f"batch_size must be a positive int or None, got {batch_size!r}")
-  opt = optax.adam(learning_rate)
   keys = jax.random.split(jax.random.key(0) if key is None else key, steps)
+  return _fit(loss, params, keys, float(learning_rate), num_rows=int(num_rows),
+              batch_size=None if batch_size is None else int(batch_size))
 
-  @jax.jit
-  def run(params, keys):
-    def step(carry, k):
-      params, state = carry
-      rows = (jnp.arange(num_rows) if batch_size is None
-              else jax.random.randint(k, (batch_size,), 0, num_rows))
-      value, grad = jax.value_and_grad(loss)(params, rows)
-      updates, state = opt.update(grad, state, params)
-      return (optax.apply_updates(params, updates), state), value
-    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), keys)
-    return params, losses
 
-  return run(params, keys)
+@functools.partial(values.jit, static_argnames=("num_rows", "batch_size"))
+def _fit(loss, params, keys, learning_rate, *, num_rows, batch_size):
+  """Adam over ``keys`` (key[steps]): ``(params, losses f[steps])``."""
+  opt = optax.adam(learning_rate)
+
+  def step(carry, k):
+    params, state = carry
+    rows = (jnp.arange(num_rows) if batch_size is None
+            else jax.random.randint(k, (batch_size,), 0, num_rows))
+    value, grad = jax.value_and_grad(loss)(params, rows)
+    updates, state = opt.update(grad, state, params)
+    return (optax.apply_updates(params, updates), state), value
+
+  (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), keys)
+  return params, losses
 
 
 def check_features(name: str, x) -> np.ndarray:

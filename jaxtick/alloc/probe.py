@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.tree_util import Partial
 
 from jaxtick import calibrate
 from jaxtick.alloc import mlp
@@ -73,7 +74,11 @@ def _check(features, strat_features, labels=None):
 def fit(key: Array, features: Array, strat_features: Array, labels: Array, *,
         hidden=(200, 200), steps: int = 3000, batch_size: int = 512,
         learning_rate: float = 1e-3) -> Probe:
-  """Trains the probe on soft labels f[Q, S] by binary cross-entropy."""
+  """Trains the probe on soft labels f[Q, S] by binary cross-entropy.
+
+  Compiled once per shapes (and ``hidden``, ``batch_size``): another data set
+  of the same shapes, or another ``learning_rate``, reuses the program.
+  """
   x, g = _check(features, strat_features, labels)
   z = np.asarray(inputs(jnp.asarray(x), jnp.asarray(g))).reshape(-1, x.shape[1] + g.shape[1])
   mu, sd = z.mean(0), z.std(0) + 1e-6
@@ -82,12 +87,14 @@ def fit(key: Array, features: Array, strat_features: Array, labels: Array, *,
   ki, kb = jax.random.split(key)
   params = mlp.init(ki, (z.shape[1], *hidden, 1))
 
-  def loss(p, rows):
-    return optax.sigmoid_binary_cross_entropy(mlp.apply(p, zs[rows])[:, 0], ys[rows]).mean()
-
-  params, _ = mlp.fit(loss, params, steps=steps, num_rows=z.shape[0], batch_size=batch_size,
+  params, _ = mlp.fit(Partial(_loss, zs, ys), params, steps=steps, num_rows=z.shape[0], batch_size=batch_size,
                       learning_rate=learning_rate, key=kb)
   return Probe(params, jnp.asarray(mu), jnp.asarray(sd), None)
+
+
+def _loss(zs, ys, p, rows):
+  """Mean BCE of the probe's logits on rows i32[b] of zs f[n, D] against ys f[n]."""
+  return optax.sigmoid_binary_cross_entropy(mlp.apply(p, zs[rows])[:, 0], ys[rows]).mean()
 
 
 def logits(probe: Probe, features: Array, strat_features: Array) -> Array:

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks
+from jaxtick import _checks, values
 
 Array = jax.Array
 
@@ -81,7 +81,8 @@ def route_grid(acc: Array, tokens: Array, latency: Array, lam_t: Array, lam_l: A
                true_acc: Array, true_tokens: Array, true_latency: Array) -> Front:
   """Routes with predicted ``(acc, tokens, latency)`` at every ``(lam_t[i], lam_l[j])``.
 
-  One compiled call. Scores the choices with the true tables f[Q, S].
+  One compiled call, compiled once per shapes: every table and price grid is
+  traced. Scores the choices with the true tables f[Q, S].
   """
   for name, v in (("lam_t", lam_t), ("lam_l", lam_l)):
     _checks.check_nonneg(name, v)
@@ -96,7 +97,7 @@ def route_grid(acc: Array, tokens: Array, latency: Array, lam_t: Array, lam_l: A
                f(true_acc), f(true_tokens), f(true_latency))
 
 
-@functools.partial(jax.jit, static_argnums=8)
+@functools.partial(values.jit, static_argnames=("chunk",))
 def _grid(acc, tok, lat, lam_t, lam_l, t_acc, t_tok, t_lat, chunk=8192):
   """Query chunks (scan, so that a chunk's tables stay in cache) x price cells
   (``lax.map``, 8 cells at a time); sums accumulated over chunks."""
