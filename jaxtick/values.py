@@ -168,8 +168,13 @@ def bucket(n: int) -> int:
 
 
 def pad_rows(tree, size: int):
-  """Pads every leaf of ``tree`` along axis 0 to ``size`` rows by repeating its last row."""
+  """Pads every leaf of ``tree`` along axis 0 to ``size`` rows by repeating its last row.
+
+  Scalar leaves (a flag, a count) are left as they are.
+  """
   def pad(x):
+    if np.ndim(x) == 0:
+      return x
     extra = size - x.shape[0]
     if extra == 0:
       return x

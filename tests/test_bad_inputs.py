@@ -69,6 +69,30 @@ BAD = {
 }
 
 
+def _unknown_tokens_pool():
+  log = jt.problems.example_log()._replace(tokens_known=False)
+  return jt.problems.replay_pool(log)
+
+
+BAD.update({
+    "bandit token budget on unknown tokens": (lambda: jt.alloc.allocate(
+        _unknown_tokens_pool(), 100, cost="tokens"), ValueError, "field 'tokens'"),
+    "sampler token cost on unknown tokens": (lambda: jt.agents.sampler(
+        _unknown_tokens_pool(), cost="tokens"), ValueError, "field 'tokens'"),
+    "bandit gamma nan": (lambda: jt.alloc.allocate(_unknown_tokens_pool(), 100,
+                                                   gamma=float("nan")), ValueError, "gamma"),
+})
+
+
+def test_numpy_scalars_are_accepted_by_the_bandit():
+  pool = jt.problems.replay_pool(jt.problems.example_log())
+  a = jt.alloc.allocate(pool, 300, gamma=np.float32(0.97), select_fraction=np.float64(0.5),
+                        exploration=jnp.float32(1.0), rule="ucb")
+  b = jt.alloc.allocate(pool, 300, gamma=0.97, select_fraction=0.5, exploration=1.0,
+                        rule="ucb")
+  np.testing.assert_array_equal(a.samples, b.samples)
+
+
 @pytest.mark.parametrize("name", list(BAD))
 def test_bad_input_names_the_argument(name):
   call, exc, phrase = BAD[name]

@@ -106,6 +106,8 @@ def sampler(pool, *, oracle: pools.RewardOracle = pools.GROUND_TRUTH,
     raise ValueError(f"cost must be 'samples' or 'tokens', got {cost!r}")
   if not (np.isfinite(initial_tokens) and initial_tokens > 0):
     raise ValueError(f"initial_tokens must be finite and > 0, got {initial_tokens!r}")
+  if cost == "tokens" and isinstance(pool, logs.ReplayPool):
+    logs.require_tokens(pool, "a token cost")
   if isinstance(pool, logs.ReplayPool):
     num_answers = max(int(np.max(np.asarray(pool.answer), initial=-1)) + 1, 1)
     draw, limit = Partial(_draw_replay, pool), Partial(_limit_replay, pool)

@@ -320,6 +320,12 @@ def _num_queries(pool):
   raise ValueError(f"pool must be a QueryPool or a ReplayPool, got {type(pool).__name__}")
 
 
+def _is_real(x) -> bool:
+  """A real scalar: a Python, NumPy or JAX int or float (not a bool)."""
+  return (not isinstance(x, bool) and np.ndim(x) == 0
+          and np.asarray(x).dtype.kind in "iuf")
+
+
 def allocate(pool, budget, *, rule: str = "elimination", k: int = 1, gamma: float = 1.0,
              oracle: pools.RewardOracle = pools.GROUND_TRUTH, cost: str = "samples",
              max_samples: int | None = None, select_fraction: float = 0.5,
@@ -354,13 +360,14 @@ def allocate(pool, budget, *, rule: str = "elimination", k: int = 1, gamma: floa
     raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
   if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
     raise ValueError(f"k must be an int >= 1, got {k!r}")
-  if not (isinstance(gamma, (int, float)) and math.isfinite(gamma)):
+  if not (_is_real(gamma) and math.isfinite(gamma)):
     raise ValueError(f"gamma must be a finite number, got {gamma!r}")
-  if not (isinstance(select_fraction, (int, float)) and 0 < select_fraction <= 1):
+  if not (_is_real(select_fraction) and 0 < select_fraction <= 1):
     raise ValueError(f"select_fraction must lie in (0, 1], got {select_fraction!r}")
-  if not (isinstance(exploration, (int, float)) and math.isfinite(exploration)
-          and exploration >= 0):
+  if not (_is_real(exploration) and math.isfinite(exploration) and exploration >= 0):
     raise ValueError(f"exploration must be a finite number >= 0, got {exploration!r}")
+  if cost == "tokens" and isinstance(pool, logs.ReplayPool):
+    logs.require_tokens(pool, "a token budget")
   if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(
       max_samples, (int, np.integer)) or max_samples < 1):
     raise ValueError(f"max_samples must be None or an int >= 1, got {max_samples!r}")
