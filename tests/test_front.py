@@ -233,4 +233,5 @@ def test_bad_arguments_raise():
 def test_auto_method_choice():
   assert jt.front.choose_method(64, max_ticks=32, min_ticks=2) == "trace"
   assert jt.front.choose_method(1, max_ticks=4000) == "batch"
-  assert jt.front.choose_method(64, max_ticks=32, chunk=1 << 30) == "batch"
+  assert jt.front.choose_method(64, max_ticks=32, chunk=1 << 30) == "stream"  # too big to trace
+  assert jt.front.choose_method(64, max_ticks=4000) == "stream"
