@@ -77,7 +77,7 @@ def test_bandit_other_pool_and_options_trace_nothing(unbucketed):
   p2 = pools.query_pool(jax.random.key(2), q)
   t = Traces(bandit._run_one)
   bandit.allocate(p1, n * q, rule="uniform", oracle=pools.prm_oracle(0.0))
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if an earlier test of this process compiled it
   o2 = pools.prm_oracle(0.2, noise=0.7, mu_correct=2.0)
   u2 = bandit.allocate(p2, n * q, rule="uniform", oracle=o2, gamma=0.5)
   assert t.new() == 0   # another pool, oracle noise and gamma: data
@@ -92,7 +92,7 @@ def test_bandit_other_pool_and_options_trace_nothing(unbucketed):
   kw1 = dict(rule="gap", gamma=0.97, select_fraction=0.5, exploration=1.0)
   kw2 = dict(rule="ucb", gamma=0.8, select_fraction=0.3, exploration=0.25)
   bandit.allocate(p1, 5 * q, **kw1)
-  assert t.new() == 1
+  assert t.new() <= 1
   g2 = bandit.allocate(p2, 7 * q, **kw2)
   assert t.new() == 0   # ucb and gap are one kind (ranked); the rule id is traced
   _assert_same(g2, unbucketed(bandit.allocate, p2, 7 * q, **kw2))
@@ -100,7 +100,7 @@ def test_bandit_other_pool_and_options_trace_nothing(unbucketed):
   tm = Traces(bandit._run_many)
   bandit.allocate(p1, np.array([2 * q, 4 * q]), rule="elimination")
   many = bandit.allocate(p2, np.array([3 * q, 5 * q]), rule="elimination")
-  assert tm.new() == 1
+  assert tm.new() <= 1
   one = bandit.allocate(p2, 5 * q, rule="elimination")
   _assert_same(jax.tree_util.tree_map(lambda x: x[1], many), one)
 
