@@ -332,36 +332,32 @@ def read_front(agent, calib, score, problems, keys, labels, prices, valid, *,
 
 
 @functools.partial(values.jit, static_argnames=(
-    "max_ticks", "min_ticks", "method", "chunk", "lanes", "episodes", "scored"))
+    "max_ticks", "min_ticks", "method", "chunk", "lanes", "episodes"))
 def _front(agent, calib, score, problems, keys, labels, prices, n, *, max_ticks,
-           min_ticks, method, chunk, lanes, episodes, scored):
-  """``front`` on episodes padded to a bucket: the first ``n`` (i32[]) count."""
+           min_ticks, method, chunk, lanes, episodes):
+  """Sums and per-episode reads on episodes padded to a bucket: the first ``n`` count."""
   valid = jnp.arange(keys.shape[0]) < n
-  total, per = read_front(agent, calib, score, problems, keys, labels, prices,
-                          valid, max_ticks=max_ticks, min_ticks=min_ticks,
-                          method=method, chunk=chunk, lanes=lanes, episodes=episodes)
-  return assemble(prices, n, total, per, scored)
+  return read_front(agent, calib, score, problems, keys, labels, prices,
+                    valid, max_ticks=max_ticks, min_ticks=min_ticks,
+                    method=method, chunk=chunk, lanes=lanes, episodes=episodes)
 
 
-_PER_PRICE = ("prices", "mean_ticks", "mean_cost", "total_ticks", "correct",
-              "accuracy", "ci_normal", "ci_wilson")
-_PER_EPISODE = ("ticks", "cost", "output", "episode_correct")
-
-
-def unpad(fr: Front, num_prices: int, n: int) -> Front:
-  """Drops a bucketed front's padding: the first ``num_prices`` prices, ``n`` episodes."""
-  if fr.prices.shape[0] == num_prices and (fr.ticks is None or fr.ticks.shape[1] == n):
-    return fr
-  cut = lambda sl: lambda x: None if x is None else x[sl]
-  fields = {f: jax.tree_util.tree_map(cut(slice(num_prices)), getattr(fr, f))
-            for f in _PER_PRICE}
-  fields.update({f: jax.tree_util.tree_map(cut((slice(num_prices), slice(n))),
-                                           getattr(fr, f)) for f in _PER_EPISODE})
-  return fr._replace(**fields)
+def unpad(total: _Sums, per: _Read | None, num_prices: int, n: int):
+  """Drops a bucketed read's padding: the first ``num_prices`` prices, ``n`` episodes."""
+  total = _Sums(*(x[:num_prices] for x in total))
+  if per is not None:
+    per = _Read(*(x[:n, :num_prices] for x in per))
+  return total, per
 
 
 def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
-  """A :class:`Front` from summed counts and optional per-episode reads [N, P, ...]."""
+  """A :class:`Front` from summed counts and optional per-episode reads [N, P, ...].
+
+  Called outside the compiled read, op by op, by :func:`front` and the sharded
+  front alike: their means and intervals are then the same floats (inside a
+  program, a constant ``n`` may turn a division into a multiplication by its
+  reciprocal, an ulp away).
+  """
   dtype = prices.dtype
   fr = Front(prices, total.ticks.astype(dtype) / n, total.cost / n, total.ticks,
              jnp.asarray(n, jnp.int32))
@@ -412,12 +408,13 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   num_prices, size = np.shape(prices)[0], values.bucket(n)
   prices = jnp.asarray(prices, jnp.result_type(float))
   problems, keys, labels = values.pad_rows((problems, keys, labels), size)
-  fr = _front(agent, calib, fn, problems, keys, labels,
-              values.pad_rows(prices, values.bucket(num_prices)), jnp.asarray(n, jnp.int32),
-              max_ticks=max_ticks, min_ticks=min_ticks, method=method,
-              chunk=min(chunk, size), lanes=lanes, episodes=episodes,
-              scored=score is not None)
-  return unpad(fr, num_prices, n)
+  num = jnp.asarray(n, jnp.int32)
+  total, per = _front(agent, calib, fn, problems, keys, labels,
+                      values.pad_rows(prices, values.bucket(num_prices)), num,
+                      max_ticks=max_ticks, min_ticks=min_ticks, method=method,
+                      chunk=min(chunk, size), lanes=lanes, episodes=episodes)
+  total, per = unpad(total, per, num_prices, n)
+  return assemble(prices, num, total, per, score is not None)
 
 
 def prepare(agent, problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk):

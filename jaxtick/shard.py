@@ -137,17 +137,16 @@ def front_sharded(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
       method=method, chunk=chunk)
   mesh = _check_mesh(mesh)
   prices = jnp.asarray(prices, jnp.result_type(float))
-  return _front_sharded(agent, calib, fn, problems, keys, labels, prices,
-                        jnp.asarray(n, jnp.int32), mesh=mesh,
-                        max_ticks=max_ticks, min_ticks=min_ticks, method=method,
-                        chunk=chunk, lanes=lanes, episodes=episodes,
-                        scored=score is not None)
+  total, per = _front_sharded(agent, calib, fn, problems, keys, labels, prices, mesh=mesh,
+                              max_ticks=max_ticks, min_ticks=min_ticks, method=method,
+                              chunk=chunk, lanes=lanes, episodes=episodes)
+  return _front.assemble(prices, jnp.asarray(n, jnp.int32), total, per, score is not None)
 
 
 @functools.partial(values.jit, static_argnames=(
-    "mesh", "max_ticks", "min_ticks", "method", "chunk", "lanes", "episodes", "scored"))
-def _front_sharded(agent, calib, score, problems, keys, labels, prices, num_episodes, *,
-                   mesh, max_ticks, min_ticks, method, chunk, lanes, episodes, scored):
+    "mesh", "max_ticks", "min_ticks", "method", "chunk", "lanes", "episodes"))
+def _front_sharded(agent, calib, score, problems, keys, labels, prices, *,
+                   mesh, max_ticks, min_ticks, method, chunk, lanes, episodes):
   n = keys.shape[0]
   padded, pad = _pad_to(n, mesh.devices.size)
   prices = jnp.asarray(prices, jnp.result_type(float))
@@ -168,6 +167,4 @@ def _front_sharded(agent, calib, score, problems, keys, labels, prices, num_epis
       out_specs=(P(), P(AXIS)), check_vma=False)(*args, valid, prices, calib)
   if per is not None and padded > n:
     per = jax.tree_util.tree_map(lambda x: x[:n], per)
-  # n traced, as in jaxtick.front: the same arithmetic (a constant n would let XLA
-  # divide by multiplying with its reciprocal, an ulp away).
-  return _front.assemble(prices, num_episodes, total, per, scored)
+  return total, per  # assembled outside, op by op, as jaxtick.front does

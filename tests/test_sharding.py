@@ -63,14 +63,7 @@ FRONT_SCRIPT = textwrap.dedent("""
         kw = dict(max_ticks=24, min_ticks=1, score=probs > 0.5, episodes=True, method=method)
         one = jt.front(agent, probs, keys, prices, chunk=100, **kw)
         sharded = jt.front_sharded(agent, probs, keys, prices, chunk=100, lanes=64, **kw)
-        one, got = jax.device_get(one), jax.device_get(sharded)
-        # Counts, ticks, costs, outputs: bit for bit. The intervals are computed by
-        # two programs of different shapes (front pads to a size bucket), whose
-        # fused sqrt may differ in the last ulp.
-        chex.assert_trees_all_equal(one._replace(ci_normal=None, ci_wilson=None),
-                                    got._replace(ci_normal=None, ci_wilson=None))
-        chex.assert_trees_all_close((one.ci_normal, one.ci_wilson),
-                                    (got.ci_normal, got.ci_wilson), rtol=1e-6)
+        chex.assert_trees_all_equal(jax.device_get(one), jax.device_get(sharded))
         if n == 1000:  # per-episode results really live on four devices
           assert len(sharded.ticks.sharding.device_set) == 4, sharded.ticks.sharding
           assert not sharded.ticks.sharding.is_fully_replicated
