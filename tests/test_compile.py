@@ -1,7 +1,8 @@
 """Agents as values: every runner compiles once per (agent kind, static options, shapes).
 
 A trace counter (:func:`jaxtick.values.trace_count`) counts how often each
-runner's compiled body is traced. For each runner: a second call with the same
+runner's compiled body is traced. A first call traces at most once (not at all
+if another test in the same worker process compiled the same program first). For each runner: a second call with the same
 shapes, a second agent of the same factory with other data, and (where sizes
 are bucketed) a size in the same bucket each trace 0 times -- and the second
 agent's results show that its data, not the first agent's, was used.
@@ -84,7 +85,7 @@ def test_run_price_compiles_once():
   r1 = jt.run_price(jt.agents.coin(), probs[0], keys[0], 0.5, max_ticks=16)
   jt.run_price(jt.agents.coin(), probs[1], keys[1], 0.9, max_ticks=16)
   r3 = jt.run_price(jt.agents.coin(cost=2.0), probs[0], keys[0], 0.5, max_ticks=16)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   # cost 2 at price 0.5 is the rule of cost 1 at price 1
   r4 = jt.run_price(jt.agents.coin(), probs[0], keys[0], 1.0, max_ticks=16)
   assert int(r3.ticks) == int(r4.ticks) and float(r3.cost) == 2 * float(r4.cost)
@@ -98,7 +99,7 @@ def test_run_price_batch_compiles_once():
   t = Traces(jt.schedule._run_price_batch)
   a = jt.run_price_batch(jt.agents.coin(), probs, keys, 0.5, max_ticks=32)
   b = jt.run_price_batch(jt.agents.coin(cost=2.0), probs, keys, 0.25, max_ticks=32)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   np.testing.assert_array_equal(a.ticks, b.ticks)
   np.testing.assert_allclose(b.cost, 2 * a.cost)
 
@@ -108,7 +109,7 @@ def test_run_budget_compiles_once():
   t = Traces(jt.schedule._run_budget)
   a = jt.run_budget(jt.agents.coin(), probs, keys, 12.0, max_ticks=8)
   b = jt.run_budget(jt.agents.coin(cost=2.0), probs, keys, 24.0, max_ticks=8)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   np.testing.assert_array_equal(a.ticks, b.ticks)
   assert float(b.spent) == 2 * float(a.spent)
 
@@ -124,7 +125,7 @@ def test_front_compiles_once_per_bucket(method):
   prices = np.linspace(0.2, 2.0, 6).astype(np.float32)
   t = Traces(jt.front._front)
   f1 = _labels_front(jt.agents.coin(), probs, keys, prices, method=method)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   f2 = _labels_front(jt.agents.coin(cost=2.0), probs, keys, prices / 2, method=method)
   assert t.new() == 0
   np.testing.assert_array_equal(f1.total_ticks, f2.total_ticks)
@@ -155,12 +156,12 @@ def test_front_sharded_and_run_price_sharded_compile_once():
   t = Traces(jt.shard._front_sharded)
   a = jt.front_sharded(jt.agents.coin(), probs, keys, prices, max_ticks=16)
   b = jt.front_sharded(jt.agents.coin(cost=2.0), probs, keys, prices / 2, max_ticks=16)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   np.testing.assert_array_equal(a.total_ticks, b.total_ticks)
   t = Traces(jt.shard._run_price_sharded)
   a = jt.run_price_sharded(jt.agents.coin(), probs, keys, 0.5, max_ticks=16)
   b = jt.run_price_sharded(jt.agents.coin(cost=4.0), probs, keys, 0.125, max_ticks=16)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   np.testing.assert_array_equal(a.ticks, b.ticks)
 
 
@@ -170,7 +171,7 @@ def test_matched_price_compiles_once():
   a = jt.matched_price(jt.agents.coin(), probs, keys, 6.0, max_ticks=24, score=probs > 0.5)
   b = jt.matched_price(jt.agents.coin(cost=2.0), probs, keys, 12.0, max_ticks=24,
                        score=probs > 0.5)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   assert float(b.matched.price) == pytest.approx(float(a.matched.price) / 2, rel=1e-5)
 
 
@@ -182,7 +183,7 @@ def test_price_search_on_a_runner_compiles_once():
     f = jt.price_cost(jt.agents.coin(cost=cost), probs, keys, max_ticks=24)
     found.append(jt.bisect_price(f, 5.0 * cost, 0.0, 10.0))
     jt.subgradient_price(f, 5.0 * cost, 1.0, step_size=0.05, num_steps=5)
-  assert tb.new() == 1 and ts.new() == 1
+  assert tb.new() <= 1 and ts.new() <= 1  # first calls: 0 if compiled before
   assert float(found[1].price) == pytest.approx(float(found[0].price) / 2, rel=1e-4)
   assert float(found[1].cost) == pytest.approx(2 * float(found[0].cost), rel=1e-5)
 
@@ -192,9 +193,9 @@ def test_soft_trace_and_tune_compile_once():
   t = Traces(jt.soft._trace)
   tr = [jax.vmap(lambda p, k: jt.soft.trace(jt.agents.coin(cost=c), p, k, max_ticks=16))(
       probs, keys) for c in (1.0, 3.0)]
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
   np.testing.assert_allclose(tr[1].cost, 3 * tr[0].cost)
   t = Traces(jt.soft._tune_impl)
   for target in (4.0, 5.0):
     jt.soft.tune_price(tr[0], tau=0.1, target=target, num_steps=5)
-  assert t.new() == 1
+  assert t.new() <= 1  # 0 if this process compiled it before
