@@ -118,7 +118,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   grid = prices[order]  # sorted
   dtype = prices.dtype
 
-  def observe(state, t, spent, run_min, k_prev, problem, label, live):
+  def observe(state, t, run_min, k_prev, problem, label, live):
     """One lane after ``t`` ticks: the prices that stop here and what they score."""
     r = tick_thresholds(calib(agent.uncertainty(state)), agent.cost(state))
     counted = t >= min_ticks
@@ -137,7 +137,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   def observe_lanes(ln, fresh, acc):
     """Updates ``k``/``go`` of the lanes in ``fresh``; adds their stops to ``acc``."""
     run_min, k, output, correct = jax.vmap(observe)(
-        ln.state, ln.t, ln.spent, ln.run_min, ln.k, ln.problem, ln.label,
+        ln.state, ln.t, ln.run_min, ln.k, ln.problem, ln.label,
         fresh & (ln.ep != n))
     k = jnp.where(fresh, k, ln.k)
     run_min = jnp.where(fresh, run_min, ln.run_min)
