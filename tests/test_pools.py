@@ -112,3 +112,23 @@ def test_bad_sizes_are_refused():
     pools.query_pool(jax.random.key(0), 5, num_answers=1)
   with pytest.raises(ValueError, match="n must be"):
     pools.sample_responses(_pool(5), 0)
+
+
+def test_a_pool_is_the_first_rows_of_a_larger_one_and_shares_its_program():
+  """Pools are drawn in power-of-two blocks and cut (compiling the Beta and Gamma samplers
+  takes seconds): every draw is per query, so a pool of q queries is the first q rows of a
+  pool of more, with the same key; and sizes within a block compile nothing new."""
+  key = jax.random.key(7)
+  big = pools.query_pool(key, 300)
+  for q in (1, 5, 37, 256):
+    small = pools.query_pool(key, q)
+    for name in pools.QueryPool._fields:
+      a, b = getattr(small, name), getattr(big, name)
+      if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+        a, b = jax.random.key_data(a), jax.random.key_data(b)
+      want = b if name == "response_sigma" else b[:q]
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(want), err_msg=f"{name}, q={q}")
+  before = pools._draw_pool._cache_size()
+  pools.query_pool(jax.random.key(8), 290)  # same block as 300: no new program
+  pools.query_pool(jax.random.key(9), 3)  # same block as 1..256
+  assert pools._draw_pool._cache_size() == before

@@ -43,6 +43,7 @@ query for its ``j``-th response see the same response.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -208,26 +209,49 @@ def query_pool(key: Array, num_queries: int, mixture: PoolMixture = PoolMixture(
   levels = _check_mixture(mixture)
   q = int(num_queries)
   w = np.asarray(mixture.weights, float)
+  f32 = lambda v: jnp.asarray(v, jnp.float32)
+  pool = _draw_pool(key, jnp.asarray(w / w.sum()), f32(mixture.mean), f32(mixture.unsolvable),
+                    *(f32(getattr(mixture, k)) for k in _MIXTURE_SCALARS),
+                    size=_pool_size(q), num_answers=int(num_answers), num_levels=levels)
+  return pool._replace(**{k: getattr(pool, k)[:q] for k in QueryPool._fields
+                          if k != "response_sigma"})
+
+
+_MIXTURE_SCALARS = ("concentration", "invalid_concentration", "distractor_concentration",
+                    "token_base", "token_growth", "token_sigma", "response_sigma")
+
+
+def _pool_size(q: int) -> int:
+  """Queries are drawn in a power-of-two block (at least 256) and cut to ``q``.
+
+  Every draw is per query (JAX's partitionable threefry: element ``i`` of a
+  draw depends on ``i`` only), so the first ``q`` rows of a larger block are
+  the pool of ``q`` queries, and all pools in one block share a program:
+  compiling the Beta and Gamma samplers takes seconds.
+  """
+  return max(256, 1 << (q - 1).bit_length())
+
+
+@functools.partial(jax.jit, static_argnames=("size", "num_answers", "num_levels"))
+def _draw_pool(key, weights, mean, unsolvable, kappa, invalid_conc, distractor_conc, token_base,
+               token_growth, token_sigma, response_sigma, *, size, num_answers, num_levels):
+  q = size
   k_lvl, k_uns, k_p, k_d, k_tok, k_resp = jax.random.split(key, 6)
-  level = jax.random.choice(k_lvl, levels, (q,), p=jnp.asarray(w / w.sum()))
-  mean = jnp.asarray(mixture.mean, jnp.float32)[level]
-  kappa = mixture.concentration
+  level = jax.random.choice(k_lvl, num_levels, (q,), p=weights)
+  mean = mean[level]
   p = jax.random.beta(k_p, kappa * mean, kappa * (1.0 - mean))
-  unsolv = jax.random.uniform(k_uns, (q,)) < jnp.asarray(
-      mixture.unsolvable, jnp.float32)[level]
+  unsolv = jax.random.uniform(k_uns, (q,)) < unsolvable[level]
   p = jnp.where(unsolv, 0.0, p)
-  conc = jnp.where(unsolv, mixture.invalid_concentration,
-                   mixture.distractor_concentration)
+  conc = jnp.where(unsolv, invalid_conc, distractor_conc)
   gam = jax.random.gamma(k_d, conc[:, None] * jnp.ones((q, num_answers - 1)))
   gam = gam + 1e-30  # a draw can underflow to 0 for tiny concentrations
   dist = gam / gam.sum(axis=1, keepdims=True)
   probs = jnp.concatenate([p[:, None], (1.0 - p)[:, None] * dist], axis=1)
-  token_mean = (mixture.token_base * mixture.token_growth ** level.astype(jnp.float32)
-                * jnp.exp(mixture.token_sigma * jax.random.normal(k_tok, (q,))))
+  token_mean = (token_base * token_growth ** level.astype(jnp.float32)
+                * jnp.exp(token_sigma * jax.random.normal(k_tok, (q,))))
   return QueryPool(p=p, level=level.astype(jnp.int32), solvable=~unsolv,
                    answer_probs=probs, token_mean=token_mean,
-                   response_sigma=jnp.asarray(mixture.response_sigma, jnp.float32),
-                   keys=jax.random.split(k_resp, q))
+                   response_sigma=response_sigma, keys=jax.random.split(k_resp, q))
 
 
 def response(pool: QueryPool, query: Array, j: Array,
