@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks, _modules, stats, stream, values
+from jaxtick import _checks, stats, stream, values
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import run_price_batch
@@ -645,6 +645,3 @@ def mcnemar_at_cost(a: PricePoint | Front, b: PricePoint | Front) -> stats.McNem
                      f"{ca.episode_correct.shape[1]} and {cb.episode_correct.shape[1]}")
   with jax.enable_x64(True):
     return stats.mcnemar(np.asarray(ca.episode_correct[0]), np.asarray(cb.episode_correct[0]))
-
-
-_modules.make_callable(__name__, "front")  # jt.front(...) is front.front(...)
