@@ -167,9 +167,9 @@ def test_pareto_mask_and_area_match_brute_force():
                 num_episodes=jnp.array(10), correct=jnp.array([9, 2, 6, 5]))
   # Pareto: (1, .2), (2, .6), (4, .9); trapezoids (.4 * 1 + .75 * 2) / 3.
   a = jt.area(fr)
-  assert a["points"] == 3
-  assert a["area"] == pytest.approx((0.4 + 1.5) / 3)
-  assert a["wilson_lo"] < a["area"] < a["wilson_hi"]
+  assert a.points == 3 and isinstance(a.area, np.float64)  # the host convention: NumPy
+  assert a.area == pytest.approx((0.4 + 1.5) / 3)
+  assert a.wilson_lo < a.area < a.wilson_hi
   m = jt.accuracy_at_cost(fr, 3.0)
   assert float(m.weight) == pytest.approx(0.5)
   assert float(m.accuracy) == pytest.approx(0.75)
