@@ -113,3 +113,12 @@ def test_front_needs_counts():
   fr = _front([1.0, 2.0], [1, 2], 4)._replace(correct=None)
   with pytest.raises(ValueError, match="score"):
     jt.plot.front(fr)
+
+
+def test_import_jaxtick_loads_neither_matplotlib_nor_pandas():
+  import subprocess
+  from pathlib import Path
+  code = "import sys, jaxtick; print('matplotlib' in sys.modules, 'pandas' in sys.modules)"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       cwd=Path(__file__).resolve().parents[1]).stdout
+  assert out.split() == ["False", "False"]
