@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # Exact versions for reproducible runs; the package metadata only has lower bounds.
 CONSTRAINTS ?= constraints.txt
 
-.PHONY: run test bench quick clean
+.PHONY: run test bench quick docs clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,20 @@ quick: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml $(CONSTRAINTS)
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+# The documentation site -> site/ (strict: a broken link or reference fails). The README's
+# picture, docs/images/front.png, is redrawn from the code first.
+docs: $(DOCS_STAMP)
+	$(PY) docs/figures.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet  # (silences Material's end-of-life banner)
+
 bench: $(STAMP)
 	$(PY) -m sims.bench
 
 clean:
-	rm -rf results bench.json .pytest_cache
+	rm -rf results bench.json .pytest_cache site

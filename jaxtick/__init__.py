@@ -5,13 +5,13 @@ schedulers (price rule, budget rule, price search) for all of them.
 """
 
 from jaxtick import agents, alloc, models, problems, rng, signals, soft, stats
-from jaxtick import front  # a callable module: jt.front(...) is front.front(...)
+from jaxtick import fronts  # the module; jt.front is its function
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
                                fit_platt)
-from jaxtick import shard, values
+from jaxtick import plot, shard, values  # plot imports matplotlib only when it draws
 from jaxtick.shard import episode_mesh, front_sharded, run_price_sharded
-from jaxtick.front import (Front, Matched, PricePoint, accuracy_at_cost, area,
+from jaxtick.fronts import (Area, Front, Matched, PricePoint, accuracy_at_cost, area, front,
                            matched_price, mcnemar_at_cost, pareto_indices,
                            pareto_mask)
 from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
@@ -23,9 +23,9 @@ from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
 __version__ = "0.1.0"
 
 __all__ = [
-    "Agent", "BudgetResult", "Front", "Matched", "PricePoint", "accuracy_at_cost", "alloc",
-    "area", "front", "matched_price", "mcnemar_at_cost", "pareto_indices",
-    "pareto_mask", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
+    "Agent", "Area", "BudgetResult", "Front", "Matched", "PricePoint", "accuracy_at_cost", "alloc",
+    "area", "front", "fronts", "matched_price", "mcnemar_at_cost", "pareto_indices",
+    "pareto_mask", "plot", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
     "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "price_cost", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",

@@ -18,7 +18,7 @@ from jax.sharding import PartitionSpec as P
 import functools
 
 from jaxtick import _checks, values
-from jaxtick import front as _front
+from jaxtick import fronts as _front
 from jaxtick.api import Agent, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import PriceResult, run_price_batch

@@ -296,11 +296,11 @@ def figures(m: dict, out: Path) -> list:
   names = list(m["curves"])[:2]
   fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
   for ax, name in zip(axes[0], names):
-    for r, v in m["curves"][name].items():
-      ax.plot(m["avg_budgets"], [d["p"] for d in v["coverage"]], ".-", label=r)
-    ax.set_xscale("log", base=2)
+    curves = m["curves"][name]
+    jt.plot.coverage(m["avg_budgets"],
+                     {r: [d["successes"] for d in v["coverage"]] for r, v in curves.items()},
+                     [d["n"] for d in next(iter(curves.values()))["coverage"]], ax=ax)
     ax.set_xlabel("average budget per query")
-    ax.set_ylabel("coverage")
     ax.set_title(f"bandit: coverage ({name})")
     ax.legend(fontsize=7)
   paths.append(report.save_figure(fig, Path(out) / "bandit_coverage.png"))

@@ -79,13 +79,6 @@ def run(config: registry.Config) -> dict:
   }
 
 
-def _yerr(points):
-  """Wilson 95% interval half-widths (below, above) for errorbar."""
-  p = np.array([r["accuracy"]["p"] for r in points])
-  ci = np.array([r["accuracy"]["ci_wilson"] for r in points])
-  return np.stack([p - ci[:, 0], ci[:, 1] - p])
-
-
 def figures(metrics: dict, out: Path) -> list:
   import matplotlib
   matplotlib.use("Agg")
@@ -93,15 +86,13 @@ def figures(metrics: dict, out: Path) -> list:
   s = metrics["sweep"]
   bp = metrics["budget_vs_price"]
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
-  ax.errorbar([r["mean_ticks"] for r in s], [r["accuracy"]["p"] for r in s], yerr=_yerr(s),
-              fmt=".-", ms=3, lw=1, elinewidth=0.6, capsize=0, alpha=0.8,
-              label=f"price rule, z sweep ({metrics['episodes']} coins each)")
-  for key, label, fmt in (
-      ("budget_rule", f"budget rule (pools of {bp['pool_size']})", "s"),
-      ("price_rule", "price rule at the budget rule's mean flips", "D")):
+  report.plot_proportions(ax, [r["mean_ticks"] for r in s], [r["accuracy"] for r in s],
+                          label=f"price rule, z sweep ({metrics['episodes']} coins each)")
+  for i, (key, label) in enumerate((
+      ("budget_rule", f"budget rule (pools of {bp['pool_size']})"),
+      ("price_rule", "price rule at the budget rule's mean flips")), start=1):
     r = bp[key]
-    ax.errorbar([r["mean_ticks"]], [r["accuracy"]["p"]], yerr=_yerr([r]), fmt=fmt, ms=6,
-                capsize=3, label=label)
+    report.plot_proportions(ax, [r["mean_ticks"]], [r["accuracy"]], label=label, index=i)
   ax.set_xlabel("mean flips per coin")
   ax.set_ylabel("accuracy (95% Wilson intervals)")
   ax.set_title("coin: accuracy vs compute")

@@ -406,16 +406,16 @@ def figures(m: dict, out: Path) -> list:
   paths.append(report.save_figure(fig, out / "e3_speedup.png"))
 
   fig, ax = plt.subplots(figsize=(5, 3.5))
-  ax.plot([r["mean_samples"] for r in sw["adaptive"]],
-          [r["accuracy"]["p"] for r in sw["adaptive"]], ".-", label="adaptive (z sweep)")
-  ax.plot([r["samples"] for r in sw["fixed"]], [r["accuracy"]["p"] for r in sw["fixed"]],
-          "s-", ms=3, label="fixed k samples")
+  report.plot_proportions(ax, [r["mean_samples"] for r in sw["adaptive"]],
+                          [r["accuracy"] for r in sw["adaptive"]], label="adaptive (z sweep)")
+  report.plot_proportions(ax, [r["samples"] for r in sw["fixed"]],
+                          [r["accuracy"] for r in sw["fixed"]], label="fixed k samples", index=1)
   ax.plot([v[4] for v in SPEC_TABLE3.values()], [v[0] for v in SPEC_TABLE3.values()],
-          "x", label="specification (adaptive)")
-  ax.plot([FIXED] * 4, [v[2] for v in SPEC_TABLE3.values()], "+",
+          "kx", label="specification (adaptive)")
+  ax.plot([FIXED] * 4, [v[2] for v in SPEC_TABLE3.values()], "k+",
           label="specification (fixed 32)")
   ax.set_xlabel("mean samples per episode")
-  ax.set_ylabel("accuracy")
+  ax.set_ylabel("accuracy (95% Wilson bands)")
   ax.set_title("E3: accuracy-compute Pareto")
   ax.legend(fontsize=8)
   paths.append(report.save_figure(fig, out / "e3_pareto.png"))

@@ -375,20 +375,21 @@ def figures(metrics: dict, out: Path) -> list:
   ax.legend()
   paths = [report.save_figure(fig, Path(out) / "e4_speedup.png")]
 
-  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
   fc = metrics["fixed_curve"]
-  for key, style, name in (("agreement_oracle", "-", "near-oracle"),
-                           ("agreement_exact", "--", "exact optimum")):
-    ax.plot([r["compute"] for r in fc], [r[key]["p"] for r in fc], "k" + style,
-            label=f"fixed budgets 1..24 vs {name}")
-    ax.plot([r["compute"] for r in s], [r[key]["p"] for r in s], "." + style,
-            label=f"adaptive z sweep vs {name}")
-  ax.plot([c for c, _, _ in SPEC_TABLE5], [a for _, a, _ in SPEC_TABLE5], "x",
-          label="specification Table 5")
-  ax.set_xlabel("compute (mean simulations / 24)")
-  ax.set_ylabel("agreement")
-  ax.set_title("E4 (MCTS): accuracy-compute Pareto")
-  ax.legend(fontsize=7)
+  for ax, (key, name) in zip(axes, (("agreement_oracle", "near-oracle"),
+                                    ("agreement_exact", "exact optimum"))):
+    report.plot_proportions(ax, [r["compute"] for r in fc], [r[key] for r in fc],
+                            label="fixed budgets 1..24")
+    report.plot_proportions(ax, [r["compute"] for r in s], [r[key] for r in s],
+                            label="adaptive z sweep", index=1)
+    if key == "agreement_oracle":   # Table 5 reports agreement with its oracle
+      ax.plot([c for c, _, _ in SPEC_TABLE5], [a for _, a, _ in SPEC_TABLE5], "kx",
+              label="specification Table 5")
+    ax.set_xlabel("compute (mean simulations / 24)")
+    ax.set_title(f"E4 (MCTS): agreement with the {name}", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+  axes[0].set_ylabel("agreement (95% Wilson bands)")
   paths.append(report.save_figure(fig, Path(out) / "e4_pareto.png"))
   if "price_search" in metrics:
     paths.append(tuning.figure(metrics["price_search"], Path(out) / "e4_price_search.png",

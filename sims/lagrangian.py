@@ -168,7 +168,7 @@ def render(m: dict) -> str:
         f"{report.g4(d['mean'])} [{report.g4(d['ci_normal'][0])}, {report.g4(d['ci_normal'][1])}] "
         f"accuracy (relative {report.g4(best['relative_gain_over_uniform'])}), "
         f"{'significant' if d['ci_normal'][0] > 0 else 'not significant'} at 95%; imitation "
-        "accuracy stays below the specification's 0.91 (see the README for why).")
+        "accuracy stays below the specification's 0.91 (see docs/reports/experiments.md for why).")
   if "replay" in m:
     r = dict(m["replay"])
     r.pop("spec", None)

@@ -93,6 +93,7 @@ EXTRA_MODULES = ("sims.coin", "sims.bandit", "sims.routing", "sims.lagrangian")
 
 # Module -> the distribution that provides it (all in the package's ``sims`` extra).
 PIP_NAMES = {"matplotlib": "matplotlib", "sklearn": "scikit-learn"}
+# sims/ runs from a checkout only (it is not in the wheel); the extra brings its dependencies.
 INSTALL_HINT = ("pip install 'jaxtick[sims]' (from a checkout: pip install '.[sims]'; "
                 "or make run)")
 

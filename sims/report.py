@@ -180,6 +180,20 @@ def atomic_write(files: dict[Path, bytes]) -> None:
         os.unlink(tmp)
 
 
+def plot_proportions(ax, x, props: list, **kwargs):
+  """:func:`jaxtick.plot.curve` over :func:`proportion` dicts: the curve with Wilson bands.
+
+  Args:
+    ax: matplotlib axes.
+    x: the compute of each point.
+    props: one :func:`proportion` dict per point.
+    **kwargs: passed on (``label``, ``index`` picks the series' style, ...).
+  """
+  from jaxtick import plot
+  return plot.curve(x, [p["successes"] for p in props], [p["n"] for p in props], ax=ax,
+                    **kwargs)
+
+
 def save_figure(fig, path: Path) -> Path:
   """Saves a matplotlib figure atomically as PNG and closes it."""
   import io

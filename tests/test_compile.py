@@ -46,7 +46,7 @@ def test_split_keeps_functions_static_and_arrays_traced():
   assert sa == sb and hash(sa) == hash(sb)  # one kind: one program
   assert [float(x) for x in da] == [1.0] and [float(x) for x in db] == [3.0]
   back = values.merge(sb, db)
-  assert back.tick is not None and float(back.cost(jt.agents.coin.CoinState(
+  assert back.tick is not None and float(back.cost(jt.agents.CoinState(
       jnp.float32(0.5), jnp.int32(0), jnp.int32(0)))) == 3.0
 
 
@@ -123,7 +123,7 @@ def _labels_front(agent, probs, keys, prices, **kw):
 def test_front_compiles_once_per_bucket(method):
   probs, keys = _coins(300)
   prices = np.linspace(0.2, 2.0, 6).astype(np.float32)
-  t = Traces(jt.front._front)
+  t = Traces(jt.fronts._front)
   f1 = _labels_front(jt.agents.coin(), probs, keys, prices, method=method)
   assert t.new() <= 1  # 0 if this process compiled it before
   f2 = _labels_front(jt.agents.coin(cost=2.0), probs, keys, prices / 2, method=method)
@@ -167,7 +167,7 @@ def test_front_sharded_and_run_price_sharded_compile_once():
 
 def test_matched_price_compiles_once():
   probs, keys = _coins(200)
-  t = Traces(jt.front._trajectories)
+  t = Traces(jt.fronts._trajectories)
   a = jt.matched_price(jt.agents.coin(), probs, keys, 6.0, max_ticks=24, score=probs > 0.5)
   b = jt.matched_price(jt.agents.coin(cost=2.0), probs, keys, 12.0, max_ticks=24,
                        score=probs > 0.5)

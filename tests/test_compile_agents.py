@@ -4,7 +4,7 @@ For each agent kind (MCTS on a game tree, the gap test, the SPRT, exit heads
 over a logit table and over an MLP) a second agent with other data (cost,
 exploration, prior variance, sigma, hypotheses and error rates, per-head costs,
 MLP weights) traces :func:`jaxtick.schedule._run_price_batch` and
-:func:`jaxtick.front._front` 0 times -- and its results are the ones its own
+:func:`jaxtick.fronts._front` 0 times -- and its results are the ones its own
 data imply: cost scaling, a property of the data that the first agent lacks,
 a closed-form or direct computation, or the same agent compiled on its own
 with its data baked in as constants (:func:`_closed`). The sweeps and
@@ -17,7 +17,7 @@ import numpy as np
 
 import jaxtick as jt
 from jaxtick import values
-from jaxtick.agents import exit_heads as eh
+from jaxtick.agents import _exit_heads as eh
 from jaxtick.agents import sequential as sq
 from jaxtick.models import multi_exit
 
@@ -78,7 +78,7 @@ def test_mcts_agents_share_one_program():
   np.testing.assert_array_equal(c.ticks, a.ticks)
   np.testing.assert_allclose(c.cost, 2 * a.cost, rtol=1e-6)
   # exploration is the second agent's own: little exploration concentrates the visits
-  share = lambda r: np.mean(np.max(np.asarray(jt.agents.mcts.root_visits(r.state)), -1))
+  share = lambda r: np.mean(np.max(np.asarray(jt.agents.root_visits(r.state)), -1))
   assert (low.ticks == SIMS).all() and share(low) > share(high) + 2
   # prior_var too: a smaller prior variance stops sooner
   assert int(b.ticks.sum()) < int(a.ticks.sum())
@@ -88,7 +88,7 @@ def test_mcts_agents_share_one_program():
   _equal(b, ref)
   # the front: one program for every mcts agent of the kind
   prices = np.array([0.25, 0.5, 1.0], np.float32)
-  tf = Traces(jt.front._front)
+  tf = Traces(jt.fronts._front)
   f1 = jt.front(_mcts(), trees, keys, prices, max_ticks=SIMS, score=labels, method="batch")
   f2 = jt.front(_mcts(cost=2.0), trees, keys, prices / 2, max_ticks=SIMS, score=labels,
                 method="batch")
@@ -132,7 +132,7 @@ def test_gap_test_agents_share_one_program():
   # the front
   labels = (theta[:, 1] > theta[:, 0]).astype(jnp.int32)
   prices = np.array([0.5, 1.0, 2.0], np.float32)
-  tf = Traces(jt.front._front)
+  tf = Traces(jt.fronts._front)
   f1 = jt.front(sq.gap_test(), theta, keys, prices, max_ticks=32, score=labels)
   f2 = jt.front(sq.gap_test(cost=4.0), theta, keys, prices / 4, max_ticks=32, score=labels)
   assert tf.new() <= 1
@@ -171,7 +171,7 @@ def test_sprt_agents_share_one_program():
   # the front
   labels = (theta > 0.5).astype(jnp.int32)
   prices = np.array([0.0, 0.5, 1.0], np.float32)
-  tf = Traces(jt.front._front)
+  tf = Traces(jt.fronts._front)
   f1 = jt.front(sq.sprt("bernoulli", 0.4, 0.6), theta, keys, prices, max_ticks=max_ticks,
                 score=labels)
   f2 = jt.front(sq.sprt(*hyp, cost=3.0), theta, keys, prices, max_ticks=max_ticks,
@@ -210,7 +210,7 @@ def test_exit_heads_on_a_logit_table_share_one_program():
   np.testing.assert_allclose(b.cost, np.cumsum(costs)[np.asarray(b.ticks) - 1], rtol=1e-6)
   # the front equals the closed-form sweep, count for count
   prices = np.array([0.2, 0.5, 0.8, 1.2], np.float32)
-  tf = Traces(jt.front._front)
+  tf = Traces(jt.fronts._front)
   f1 = jt.front(agent(), logits, keys, prices, max_ticks=K, score=labels)
   f2 = jt.front(agent(costs), logits, keys, prices, max_ticks=K, score=labels)
   assert tf.new() <= 1
@@ -244,7 +244,7 @@ def test_exit_heads_on_mlps_share_one_program():
   # the front
   labels = jnp.argmax(multi_exit.forward(p2, x)[:, -1], -1)
   prices = np.array([0.5, 1.0, 1.5], np.float32)
-  tf = Traces(jt.front._front)
+  tf = Traces(jt.fronts._front)
   jt.front(agent(p1), x, keys, prices, max_ticks=K, score=labels)
   f2 = jt.front(agent(p2), x, keys, prices, max_ticks=K, score=labels)
   assert tf.new() <= 1

@@ -14,7 +14,7 @@ import pytest
 
 import jaxtick as jt
 from jaxtick import values
-from jaxtick.agents.sampler import output_correct, sampler
+from jaxtick.agents import output_correct, sampler
 from jaxtick.alloc import bandit, lagrangian as lg, mlp, probe, utility as ut
 from jaxtick.problems import logs, pools
 
@@ -153,7 +153,7 @@ def test_samplers_over_other_replay_pools_share_front():
   q = 40
   prices = np.array([0.05, 0.3, 0.6], np.float32)
   keys = jax.random.split(jax.random.key(0), q)
-  t = Traces(jt.front._front)
+  t = Traces(jt.fronts._front)
   fronts = []
   for seed in (0, 1):
     rp = _replay(seed, q)

@@ -135,7 +135,7 @@ def test_tick_thresholds_reproduce_the_float_rule():
   rng = np.random.default_rng(0)
   g = rng.uniform(-1, 3, 4000).astype(np.float32)
   c = rng.choice([0.1, 0.3, 1.0, 3.0, 7.0], 4000).astype(np.float32)
-  thr = np.asarray(jt.front.tick_thresholds(jnp.asarray(g), jnp.asarray(c)))
+  thr = np.asarray(jt.fronts.tick_thresholds(jnp.asarray(g), jnp.asarray(c)))
   # The tick decision, evaluated at each threshold and one ulp below it.
   for p in (thr, np.nextafter(thr, np.float32(-np.inf))):
     p = np.maximum(p, 0).astype(np.float32)
@@ -167,9 +167,9 @@ def test_pareto_mask_and_area_match_brute_force():
                 num_episodes=jnp.array(10), correct=jnp.array([9, 2, 6, 5]))
   # Pareto: (1, .2), (2, .6), (4, .9); trapezoids (.4 * 1 + .75 * 2) / 3.
   a = jt.area(fr)
-  assert a["points"] == 3
-  assert a["area"] == pytest.approx((0.4 + 1.5) / 3)
-  assert a["wilson_lo"] < a["area"] < a["wilson_hi"]
+  assert a.points == 3 and isinstance(a.area, np.float64)  # the host convention: NumPy
+  assert a.area == pytest.approx((0.4 + 1.5) / 3)
+  assert a.wilson_lo < a.area < a.wilson_hi
   m = jt.accuracy_at_cost(fr, 3.0)
   assert float(m.weight) == pytest.approx(0.5)
   assert float(m.accuracy) == pytest.approx(0.75)
@@ -231,7 +231,7 @@ def test_bad_arguments_raise():
 
 
 def test_auto_method_choice():
-  assert jt.front.choose_method(64, max_ticks=32, min_ticks=2) == "trace"
-  assert jt.front.choose_method(1, max_ticks=4000) == "batch"
-  assert jt.front.choose_method(64, max_ticks=32, chunk=1 << 30) == "stream"  # too big to trace
-  assert jt.front.choose_method(64, max_ticks=4000) == "stream"
+  assert jt.fronts.choose_method(64, max_ticks=32, min_ticks=2) == "trace"
+  assert jt.fronts.choose_method(1, max_ticks=4000) == "batch"
+  assert jt.fronts.choose_method(64, max_ticks=32, chunk=1 << 30) == "stream"  # too big to trace
+  assert jt.fronts.choose_method(64, max_ticks=4000) == "stream"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
-from jaxtick.agents.mcts import Environment, root_visits
+from jaxtick.agents import Environment, root_visits
 
 
 def _bandit(rewards, player=1.0):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
-from jaxtick.agents.sampler import output_correct, sampler
+from jaxtick.agents import output_correct, sampler
 from jaxtick.problems import logs, pools
 
 

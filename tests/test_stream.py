@@ -32,7 +32,7 @@ def test_prices_on_the_thresholds_themselves():
   keys = jax.random.split(jax.random.key(4), n)
   agent = jt.agents.coin()
   tr = jax.vmap(lambda p, k: jt.soft.trace(agent, p, k, max_ticks=16))(probs, keys)
-  thr = np.asarray(jt.front.tick_thresholds(tr.uncertainty, tr.cost))
+  thr = np.asarray(jt.fronts.tick_thresholds(tr.uncertainty, tr.cost))
   on = np.unique(thr[np.isfinite(thr) & (thr > 0)])[::7][:9].astype(np.float32)
   prices = np.concatenate([on, [0.0, np.inf], on[:2]]).astype(np.float32)
   _check_against_batch(agent, probs, keys, prices, probs > 0.5, max_ticks=16, min_ticks=1)
@@ -50,9 +50,9 @@ def test_sprt_capped_at_ten_thousand():
 
 
 def test_auto_streams_when_the_cap_is_far_above_the_mean():
-  assert jt.front.choose_method(64, max_ticks=10_000) == "stream"
-  assert jt.front.choose_method(64, max_ticks=32, min_ticks=2) == "trace"
-  assert jt.front.choose_method(2, max_ticks=10_000) == "batch"
+  assert jt.fronts.choose_method(64, max_ticks=10_000) == "stream"
+  assert jt.fronts.choose_method(64, max_ticks=32, min_ticks=2) == "trace"
+  assert jt.fronts.choose_method(2, max_ticks=10_000) == "batch"
 
 
 @pytest.mark.parametrize("lanes", [1, 7, 64])

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from jaxtick.agents.mcts import Environment
+from jaxtick.agents._mcts import Environment
 from jaxtick.api import Array
 
 
@@ -98,7 +98,7 @@ def game_tree_env(branching: int, depth: int, *,
     two_player: minimax (alternating max/min) instead of single-player max.
 
   Returns:
-    An :class:`~jaxtick.agents.mcts.Environment` over :class:`GameNode`
+    An :class:`~jaxtick.agents.Environment` over :class:`GameNode`
     states for :class:`GameTree` problems. It is a value: its functions are
     ``jax.tree_util.Partial`` over module-level functions and its sizes static,
     so two environments with equal arguments are equal static values.

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 import jaxtick as jt
-from jaxtick.agents.mcts import Environment
+from jaxtick.agents import Environment
 from sims.bench import Record, register, timeit
 
 ACTIONS = 4

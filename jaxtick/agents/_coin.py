@@ -14,7 +14,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from jaxtick import _checks, _modules, rng, signals
+from jaxtick import _checks, rng, signals
 from jaxtick.api import Agent, Array
 
 
@@ -69,6 +69,3 @@ def _output(state):
 
 def _cost(c, state):
   return c.astype(state.p.dtype)
-
-
-_modules.make_callable(__name__, "coin")  # jt.agents.coin(...) builds the agent

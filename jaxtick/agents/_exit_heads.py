@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
-from jaxtick import _modules, _checks, signals, values
+from jaxtick import _checks, signals, values
 from jaxtick.api import Agent, Array
 
 SIGNALS = ("entropy", "margin")
@@ -479,6 +479,3 @@ def threshold_sweep(logits: Array, labels: Array, thresholds: Array, *,
   hs = head_signals(logits, signal=signal, fuse=fuse)
   correct = hs.pred == jnp.asarray(labels)[:, None]
   return exit_heads_sweep(hs.u, correct, thresholds, cost_vec)
-
-
-_modules.make_callable(__name__, "exit_heads")  # jt.agents.exit_heads(...) builds the agent

@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks, _modules, stats, stream, values
+from jaxtick import _checks, _optional, stats, stream, values
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import run_price_batch
@@ -92,6 +92,32 @@ class Front(NamedTuple):
   cost: Array | None = None
   output: Array | None = None
   episode_correct: Array | None = None
+
+  def to_dataframe(self):
+    """A pandas ``DataFrame``, one row per price, in the grid's order.
+
+    Columns: ``price``, ``mean_ticks``, ``mean_cost``, ``total_ticks``,
+    ``episodes`` and, for a scored front, ``correct``, ``accuracy``,
+    ``ci_normal_lo``, ``ci_normal_hi``, ``ci_wilson_lo``, ``ci_wilson_hi``
+    (NumPy dtypes, on the host). Per-episode fields are left out.
+
+    Raises:
+      ImportError: pandas is not installed (``pip install 'jaxtick[pandas]'``).
+      ValueError: a batched front (``prices`` not 1-D).
+    """
+    pd = _optional.require("pandas", "pandas", "Front.to_dataframe")
+    prices = np.asarray(self.prices)
+    if prices.ndim != 1:
+      raise ValueError(f"to_dataframe needs a front over one grid (prices f[P]), got "
+                       f"prices of shape {prices.shape}")
+    cols = {"price": prices, "mean_ticks": self.mean_ticks, "mean_cost": self.mean_cost,
+            "total_ticks": self.total_ticks,
+            "episodes": np.full(prices.shape, int(self.num_episodes))}
+    if self.correct is not None:
+      cols.update(correct=self.correct, accuracy=self.accuracy,
+                  ci_normal_lo=self.ci_normal.lo, ci_normal_hi=self.ci_normal.hi,
+                  ci_wilson_lo=self.ci_wilson.lo, ci_wilson_hi=self.ci_wilson.hi)
+    return pd.DataFrame({k: np.asarray(v) for k, v in cols.items()})
 
 
 # -- checks ---------------------------------------------------------------------
@@ -498,7 +524,25 @@ def _on_front(fr: Front):
           int(fr.num_episodes))
 
 
-def area(fr: Front, *, normalise: bool = True) -> dict:
+class Area(NamedTuple):
+  """Area under a front's accuracy--mean-cost curve (:func:`area`); NumPy, on the host.
+
+  Attributes:
+    area: f64[] the area (the mean accuracy over the cost range if normalised).
+    wilson_lo, wilson_hi: f64[] the same integral of the pointwise Wilson limits.
+    cost_lo, cost_hi: f64[] the cost range of the Pareto points.
+    points: int the number of Pareto points.
+  """
+
+  area: np.float64
+  wilson_lo: np.float64
+  wilson_hi: np.float64
+  cost_lo: np.float64
+  cost_hi: np.float64
+  points: int
+
+
+def area(fr: Front, *, normalise: bool = True) -> Area:
   """Area under the accuracy--mean-cost curve of the front's Pareto points.
 
   Trapezoids between consecutive Pareto points (by cost); ``normalise``
@@ -507,19 +551,18 @@ def area(fr: Front, *, normalise: bool = True) -> dict:
   confidence interval).
 
   Returns:
-    ``{"area", "wilson_lo", "wilson_hi", "cost_lo", "cost_hi", "points"}``.
+    An :class:`Area`.
   """
   cost, correct, _, n = _on_front(fr)
   lo, hi = (np.asarray(x, np.float64) for x in stats.wilson_interval(correct, n))
   width = cost[-1] - cost[0]
   def integrate(y):
     if len(cost) < 2 or width == 0:
-      return float(y[0]) if normalise else 0.0
-    a = float(np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(cost)))
-    return a / width if normalise else a
-  return {"area": integrate(correct / n), "wilson_lo": integrate(lo),
-          "wilson_hi": integrate(hi), "cost_lo": float(cost[0]),
-          "cost_hi": float(cost[-1]), "points": int(len(cost))}
+      return np.float64(y[0] if normalise else 0.0)
+    a = np.sum(0.5 * (y[1:] + y[:-1]) * np.diff(cost))
+    return np.float64(a / width if normalise else a)
+  return Area(integrate(correct / n), integrate(lo), integrate(hi), np.float64(cost[0]),
+              np.float64(cost[-1]), int(len(cost)))
 
 
 def accuracy_at_cost(fr: Front, target: float) -> Matched:
@@ -644,7 +687,5 @@ def mcnemar_at_cost(a: PricePoint | Front, b: PricePoint | Front) -> stats.McNem
     raise ValueError("the two arms must cover the same episodes, got "
                      f"{ca.episode_correct.shape[1]} and {cb.episode_correct.shape[1]}")
   with jax.enable_x64(True):
-    return stats.mcnemar(np.asarray(ca.episode_correct[0]), np.asarray(cb.episode_correct[0]))
-
-
-_modules.make_callable(__name__, "front")  # jt.front(...) is front.front(...)
+    t = stats.mcnemar(np.asarray(ca.episode_correct[0]), np.asarray(cb.episode_correct[0]))
+    return stats.McNemar(*(np.asarray(x) for x in t))  # a host summary: NumPy

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from jax.tree_util import Partial
 
-from jaxtick import _modules, _checks, signals
+from jaxtick import _checks, signals
 from jaxtick.api import Agent, Array, PRNGKey, Problem
 
 EnvState = Any  # a pytree of arrays: one node's state in the environment
@@ -293,6 +293,3 @@ def root_visits(state: MctsState) -> Array:
   safe = jnp.maximum(kids, 0)
   v = jnp.take_along_axis(state.visits, safe, axis=-1)
   return jnp.where(kids >= 0, v, 0)
-
-
-_modules.make_callable(__name__, "mcts")  # jt.agents.mcts(...) builds the agent

@@ -29,7 +29,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
-from jaxtick import _modules
 from jaxtick.api import Agent, Array
 from jaxtick.problems import logs, pools
 
@@ -215,6 +214,3 @@ def _cost_samples(s):
 def _cost_tokens(initial_tokens, s):
   c = jnp.where(s.n > 0, s.tokens / jnp.maximum(s.n, 1), initial_tokens)
   return _exhausted_inf(s, c)
-
-
-_modules.make_callable(__name__, "sampler")  # jt.agents.sampler(...) builds the agent
