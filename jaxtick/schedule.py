@@ -127,19 +127,20 @@ def _run_price(agent, problem, key, price, calib, *, max_ticks, min_ticks):
   state = agent.init(problem, init_key(key))
   dtype = jnp.result_type(float)
 
+  def wants(state, t):
+    return _wants_tick(agent, calib, state, t, price, min_ticks, max_ticks)
+
   def body(carry):
-    state, t, spent, _, _ = carry
+    state, t, spent, _ = carry
     spent = spent + agent.cost(state)
     state = agent.tick(state, tick_key(key, t))
     t = t + 1
-    return (state, t, spent) + _wants_tick(agent, calib, state, t, price,
-                                           min_ticks, max_ticks)
+    return state, t, spent, wants(state, t)[0]
 
   t0 = jnp.zeros((), jnp.int32)
-  carry = (state, t0, jnp.zeros((), dtype)) + _wants_tick(
-      agent, calib, state, t0, price, min_ticks, max_ticks)
-  state, t, spent, _, nan = jax.lax.while_loop(lambda c: c[3], body, carry)
-  return PriceResult(state, t, spent, nan)
+  carry = (state, t0, jnp.zeros((), dtype), wants(state, t0)[0])
+  state, t, spent, _ = jax.lax.while_loop(lambda c: c[3], body, carry)
+  return PriceResult(state, t, spent, wants(state, t)[1])  # NaN read once, at the stop
 
 
 def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
@@ -211,35 +212,33 @@ def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_tic
     state = jax.vmap(agent.init)(_lanes.take(problems, safe), jax.vmap(init_key)(k))
     ep = jnp.where(idx < n, idx, n)
     t = jnp.zeros(idx.shape, jnp.int32)
-    go, nan = wants(state, t, prices[safe])
-    return _Lanes(state, k, prices[safe], ep, t, jnp.zeros(idx.shape, dtype),
-                  (ep < n) & go, nan), acc
+    go = (ep < n) & wants(state, t, prices[safe])[0]
+    return _Lanes(state, k, prices[safe], ep, t, jnp.zeros(idx.shape, dtype), go), acc
 
   def step(ln, acc):
     cost = jax.vmap(agent.cost)(ln.state)
     ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
     t = jnp.where(ln.go, ln.t + 1, ln.t)
     state = _lanes.select(ln.go, ticked, ln.state)
-    go, nan = wants(state, t, ln.price)
     return ln._replace(state=state, t=t, spent=jnp.where(ln.go, ln.spent + cost, ln.spent),
-                       go=ln.go & go, nan=jnp.where(ln.go, nan, ln.nan)), acc
+                       go=ln.go & wants(state, t, ln.price)[0]), acc
 
   def write(out, ln, mask):
     """Writes the episodes of the lanes in ``mask`` into ``out``."""
     dest = jnp.where(mask, ln.ep, n)  # n: dropped
     scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-    return PriceResult(jax.tree_util.tree_map(scatter, out.state, ln.state),
-                       scatter(out.ticks, ln.t), scatter(out.cost, ln.spent),
-                       scatter(out.nan, ln.nan))
+    return out._replace(state=jax.tree_util.tree_map(scatter, out.state, ln.state),
+                        ticks=scatter(out.ticks, ln.t), cost=scatter(out.cost, ln.spent))
 
   out = jax.tree_util.tree_map(
       lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype),
       PriceResult(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), None)[0]).state,
                   jax.ShapeDtypeStruct((1,), jnp.int32),
-                  jax.ShapeDtypeStruct((1,), dtype), jax.ShapeDtypeStruct((1,), bool)))
+                  jax.ShapeDtypeStruct((1,), dtype), None))  # nan: set at the end
   out, _ = _lanes.run(load, step, write, out, None, num_episodes=n, empty=n,
                      num_lanes=num_lanes, min_idle=min_idle)
-  return out
+  # NaN signals read once, from the final states, outside the loop.
+  return out._replace(nan=wants(out.state, out.ticks, prices)[1])
 
 
 class _Lanes(NamedTuple):
@@ -252,7 +251,6 @@ class _Lanes(NamedTuple):
   t: Array
   spent: Array
   go: Array  # wants its next tick
-  nan: Array  # the signal read last was NaN
 
 
 def price_cost(agent: Agent, problems: Problem, keys: PRNGKey, *, max_ticks: int,

@@ -355,7 +355,7 @@ def _check_prices(prices, max_price):
     rng = f"[0, {max_price!r}]" if max_price is not None else "[0, inf)"
     raise ValueError(
         f"prices (exit thresholds) must lie in the signal's range {rng}, got "
-        f"min {np.nanmin(p)!r}, max {np.nanmax(p)!r}")
+        f"min {np.min(p)!r}, max {np.max(p)!r}")
 
 
 def exit_heads_used(u: Array, prices: Array, costs=None) -> Array:
