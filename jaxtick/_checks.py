@@ -8,6 +8,7 @@ helpers check their price grids before they trace).
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -46,10 +47,10 @@ def check_positive(name: str, value) -> None:
     raise ValueError(f"{name} must be finite and > 0, got {value!r}")
 
 
-def check_scalar(name: str, value) -> None:
+def check_scalar(name: str, value, hint: str = "") -> None:
   """Raises ``ValueError`` unless ``value`` is a scalar (Python, NumPy or JAX)."""
   if np.ndim(value) != 0:
-    raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}")
+    raise ValueError(f"{name} must be a scalar, got shape {np.shape(value)}{hint}")
 
 
 MAX_TICKS = 2 ** 31 - 1  # tick counters are int32
@@ -70,11 +71,11 @@ def check_ticks(min_ticks, max_ticks) -> None:
         f"min_ticks={min_ticks}")
 
 
-def batch_size(name: str, tree, expected: int | None = None) -> int:
+def batch_size(name: str, tree) -> int:
   """The common leading-axis size of every leaf of ``tree``.
 
   Raises ``ValueError`` naming ``name`` when a leaf is a scalar or the leading
-  sizes disagree (with each other or with ``expected``).
+  sizes disagree.
   """
   leaves = jax.tree_util.tree_leaves_with_path(tree)
   sizes = {}
@@ -86,20 +87,38 @@ def batch_size(name: str, tree, expected: int | None = None) -> int:
           f"{jax.tree_util.keystr(path) or '<root>'} is a scalar")
     sizes[jax.tree_util.keystr(path) or "<root>"] = shape[0]
   distinct = set(sizes.values())
-  if expected is not None:
-    distinct.add(expected)
   if len(distinct) > 1:
     detail = ", ".join(f"{k}: {v}" for k, v in sizes.items())
-    want = f" (expected {expected})" if expected is not None else ""
-    raise ValueError(
-        f"{name}: leaves disagree on the leading (batch) axis{want}: {detail}")
+    raise ValueError(f"{name}: leaves disagree on the leading (batch) axis: {detail}")
   if not distinct:
     raise ValueError(f"{name}: empty pytree, expected arrays with a batch axis")
   return int(distinct.pop())
 
 
+def _describe_shapes(tree) -> str:
+  """``shape (8,)`` for one array, ``leaf shapes {['a']: (8,), ...}`` for a pytree."""
+  leaves = jax.tree_util.tree_leaves_with_path(tree)
+  if len(leaves) == 1 and not leaves[0][0]:
+    return f"shape {np.shape(leaves[0][1])}"
+  return "leaf shapes {" + ", ".join(f"{jax.tree_util.keystr(p)}: {np.shape(x)}"
+                                     for p, x in leaves) + "}"
+
+
+def check_key_dtype(name: str, keys) -> None:
+  """Typed PRNG keys, or raw keys of dtype uint32 (``jax.random.PRNGKey``)."""
+  dtype = getattr(keys, "dtype", None)
+  if dtype is None:
+    raise TypeError(f"{name} must be PRNG keys (jax.random.key or jax.random.PRNGKey), "
+                    f"got {type(keys).__name__}")
+  if not jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and dtype != np.uint32:
+    raise TypeError(f"{name} must be typed keys (jax.random.key) or raw keys of dtype "
+                    f"uint32 (jax.random.PRNGKey), got dtype {dtype} with shape "
+                    f"{np.shape(keys)}")
+
+
 def num_keys(keys) -> int:
   """Number of PRNG keys in a batch of typed or raw (uint32[..., 2]) keys."""
+  check_key_dtype("keys", keys)
   shape = np.shape(keys)
   if jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key):
     if len(shape) != 1:
@@ -111,23 +130,66 @@ def num_keys(keys) -> int:
   return int(shape[0])
 
 
+def check_key(key, name: str = "key", hint: str = "") -> None:
+  """One key: a typed key of shape () or a raw uint32 key of shape (2,)."""
+  check_key_dtype(name, key)
+  typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+  if np.shape(key) != (() if typed else (2,)):
+    raise ValueError(f"{name} must be one key: a typed key of shape () or a raw key of "
+                     f"shape (2,), got shape {np.shape(key)}{hint}")
+
+
+def check_no_nan(name: str, tree) -> None:
+  """Raises ``ValueError`` naming ``name`` and the leaf if a concrete float leaf holds NaN.
+
+  Reads each concrete float leaf on the host once (``np.asarray``); traced
+  leaves are skipped (the runners report NaN signals in their results).
+  """
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    if not hasattr(leaf, "dtype") and not isinstance(leaf, float):
+      continue
+    if hasattr(leaf, "dtype") and not jnp.issubdtype(leaf.dtype, jnp.inexact):
+      continue
+    if isinstance(leaf, jax.core.Tracer) or not getattr(leaf, "is_fully_addressable", True):
+      continue
+    v = concrete(leaf)
+    if v is not None and np.isnan(v).any():
+      where = jax.tree_util.keystr(path)
+      raise ValueError(f"{name}{where} must not hold NaN, found {int(np.isnan(v).sum())} "
+                       f"NaN value(s) (at index {np.argwhere(np.isnan(v))[0].tolist()})")
+
+
 def check_batch(problems, keys, price=None) -> int:
   """Checks a batch of episodes; returns its size n.
 
-  ``keys`` must be n keys, every leaf of ``problems`` must have leading axis n,
-  and ``price`` (if given) must be a non-negative scalar or have shape (n,);
-  n must be at least 1.
+  ``keys`` must be n keys, every leaf of ``problems`` must have leading axis n
+  and hold no NaN, and ``price`` (if given) must be a non-negative scalar or
+  have shape (n,); n must be at least 1. A mismatch names both arguments and
+  their shapes.
   """
   n = num_keys(keys)
   if n == 0:
     raise ValueError("need at least one episode, got 0 keys (an empty batch)")
-  batch_size("problems", problems, expected=n)
+  m = batch_size("problems", problems)
+  if m != n:
+    raise ValueError(
+        f"problems and keys must have the same batch size: problems has {m} "
+        f"episodes ({_describe_shapes(problems)}), keys has {n} (shape "
+        f"{np.shape(keys)})")
+  check_no_nan("problems", problems)
   if price is not None:
     check_nonneg("price", price, allow_inf=True)
     shape = np.shape(price)
     if len(shape) > 1 or (len(shape) == 1 and shape[0] != n):
-      raise ValueError(f"price must be a scalar or have shape ({n},), got {shape}")
+      raise ValueError(f"price must be a scalar or have shape ({n},) (one per episode, as "
+                       f"keys {np.shape(keys)}), got shape {shape}")
   return n
+
+
+def check_callable(name: str, fn) -> None:
+  """Raises ``TypeError`` naming ``name`` unless ``fn`` is callable."""
+  if not callable(fn):
+    raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
 
 
 _AGENT_CHECKED: dict = {}
@@ -148,6 +210,10 @@ def check_agent(agent, problem, key, *, batched: bool = False) -> None:
   Raises ``TypeError`` naming the function.
   """
   from jaxtick import values  # values imports nothing of ours; avoid a cycle at import
+  fields = ("init", "tick", "uncertainty", "output", "cost")
+  if not all(callable(getattr(agent, f, None)) for f in fields):
+    raise TypeError(f"agent must be a jaxtick.Agent (five functions: {', '.join(fields)}), "
+                    f"got {type(agent).__name__}")
   if batched:
     problem = jax.tree_util.tree_map(lambda x: x[0], problem)
     key = key[0]

@@ -173,6 +173,8 @@ def fit_platt(u: Array, gain: Array, *, num_steps: int = 100) -> Platt:
     A :class:`Platt` map.
   """
   _check_pairs(u, gain, None)
+  if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
+    raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
   g = concrete(gain)
   if g is not None and ((g < 0) | (g > 1)).any():
     raise ValueError("gain must lie in [0, 1] for Platt scaling")

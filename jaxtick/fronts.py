@@ -77,6 +77,9 @@ class Front(NamedTuple):
     output: [P, N, ...] per-episode outputs at the stop (``episodes=True`` only).
     episode_correct: bool[P, N] per-episode scores (``episodes=True`` and
       ``score`` only).
+    nan: i32[P] episodes that stopped on a NaN signal at each price (NaN
+      ``calib(uncertainty)`` or ``cost`` where the price rule stopped them;
+      :attr:`jaxtick.PriceResult.nan` summed). 0 where the signals are finite.
   """
 
   prices: Array
@@ -92,6 +95,7 @@ class Front(NamedTuple):
   cost: Array | None = None
   output: Array | None = None
   episode_correct: Array | None = None
+  nan: Array | None = None
 
   def to_dataframe(self):
     """A pandas ``DataFrame``, one row per price, in the grid's order.
@@ -143,12 +147,15 @@ def _check_score(score, n):
   """Splits ``score`` into (callable or None, labels or None)."""
   if score is None or callable(score):
     return score, None
+  if not hasattr(score, "shape") and not isinstance(score, (list, tuple)):
+    raise TypeError(f"score must be a callable score(output, problem) -> bool or a label "
+                    f"array [N, ...], got {type(score).__name__}")
   labels = jnp.asarray(score)
   if labels.ndim < 1 or labels.shape[0] != n:
     raise ValueError(
         f"score must be a callable score(output, problem) -> bool or a label "
-        f"array with leading axis {n} (one label per episode), got shape "
-        f"{labels.shape}")
+        f"array with leading axis {n} (one label per episode, as problems and "
+        f"keys have {n}), got shape {labels.shape}")
   return None, labels
 
 
@@ -238,19 +245,22 @@ class _Read(NamedTuple):
   cost: Array  # f[c, P]
   output: Array  # [c, P, ...]
   correct: Array  # bool[c, P]
+  nan: Array | None = None  # bool[c, P] stopped on a NaN signal (None: not read)
 
 
 def _read_chunk(agent, calib, score, problems, keys, labels, prices, *,
                 max_ticks, min_ticks):
   """Traces a chunk of episodes and reads every price off: :class:`_Read`."""
   tr = jax.vmap(lambda p, k: trace(agent, p, k, max_ticks=max_ticks))(problems, keys)
-  thr = tick_thresholds(calib(tr.uncertainty), tr.cost)
+  gain = calib(tr.uncertainty)
+  thr = tick_thresholds(gain, tr.cost)
   ticks = stopping_ticks(thr, prices, min_ticks=min_ticks)
   spent = _spent(tr.cost)
   cost = jnp.take_along_axis(spent, ticks, axis=1)
   output = jax.vmap(lambda o, i: o[i])(tr.output, ticks)
   correct = _score_outputs(score, output, problems, labels)
-  return _Read(ticks, cost, output, correct)
+  nan = jnp.take_along_axis(jnp.isnan(gain) | jnp.isnan(tr.cost), ticks, axis=1)
+  return _Read(ticks, cost, output, correct, nan)
 
 
 def _score_outputs(score, output, problems, labels):
@@ -267,13 +277,15 @@ class _Sums(NamedTuple):
   ticks: Array  # i32[P]
   cost: Array  # f[P]
   correct: Array  # i32[P]
+  nan: Array  # i32[P] episodes stopped on a NaN signal
 
 
 def _sums(read: _Read, valid: Array) -> _Sums:
   v = valid[:, None]
   return _Sums(jnp.sum(jnp.where(v, read.ticks, 0), axis=0, dtype=jnp.int32),
                jnp.sum(jnp.where(v, read.cost, 0), axis=0),
-               jnp.sum(v & read.correct, axis=0, dtype=jnp.int32))
+               jnp.sum(v & read.correct, axis=0, dtype=jnp.int32),
+               jnp.sum(v & read.nan, axis=0, dtype=jnp.int32))
 
 
 def _chunked(x, num_chunks, chunk):
@@ -305,7 +317,7 @@ def _trace_and_read(agent, calib, score, problems, keys, labels, prices, valid, 
     return acc, (read if episodes else None)
 
   zero = _Sums(jnp.zeros(prices.shape, jnp.int32), jnp.zeros(prices.shape, prices.dtype),
-               jnp.zeros(prices.shape, jnp.int32))
+               jnp.zeros(prices.shape, jnp.int32), jnp.zeros(prices.shape, jnp.int32))
   total, per = jax.lax.scan(body, zero, (xs, valid))
   if episodes:
     per = jax.tree_util.tree_map(
@@ -323,7 +335,7 @@ def _batch(agent, calib, score, problems, keys, labels, prices, valid, *, max_ti
                         min_ticks=min_ticks, calib=calib, lanes=lanes)
   out = jax.vmap(agent.output)(res.state)
   to_np = lambda x: jnp.swapaxes(x.reshape((m, n) + x.shape[1:]), 0, 1)  # [n, m, ...]
-  read = _Read(to_np(res.ticks), to_np(res.cost), to_np(out), None)
+  read = _Read(to_np(res.ticks), to_np(res.cost), to_np(out), None, to_np(res.nan))
   read = read._replace(correct=_score_outputs(score, read.output, problems, labels))
   total = _sums(read, valid)
   return total, (read if episodes else None)
@@ -372,7 +384,7 @@ def unpad(total: _Sums, per: _Read | None, num_prices: int, n: int):
   """Drops a bucketed read's padding: the first ``num_prices`` prices, ``n`` episodes."""
   total = _Sums(*(x[:num_prices] for x in total))
   if per is not None:
-    per = _Read(*(x[:n, :num_prices] for x in per))
+    per = _Read(*(None if x is None else x[:n, :num_prices] for x in per))
   return total, per
 
 
@@ -386,7 +398,7 @@ def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
   """
   dtype = prices.dtype
   fr = Front(prices, total.ticks.astype(dtype) / n, total.cost / n, total.ticks,
-             jnp.asarray(n, jnp.int32))
+             jnp.asarray(n, jnp.int32), nan=total.nan)
   if scored:
     fr = fr._replace(correct=total.correct, accuracy=total.correct.astype(dtype) / n,
                      ci_normal=stats.normal_interval(total.correct, n),
@@ -430,7 +442,7 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   """
   n, fn, labels, method = prepare(agent, problems, keys, prices, max_ticks=max_ticks,
                                   min_ticks=min_ticks, score=score, method=method,
-                                  chunk=chunk)
+                                  chunk=chunk, calib=calib, episodes=episodes, lanes=lanes)
   num_prices, size = np.shape(prices)[0], values.bucket(n)
   prices = jnp.asarray(prices, jnp.result_type(float))
   problems, keys, labels = values.pad_rows((problems, keys, labels), size)
@@ -443,16 +455,22 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   return assemble(prices, num, total, per, score is not None)
 
 
-def prepare(agent, problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk):
+def prepare(agent, problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk,
+            calib=Identity(), episodes=False, lanes=1):
   """Checks :func:`front`'s arguments: (n, score fn, labels [N, ...], method)."""
   _checks.check_ticks(min_ticks, max_ticks)
   n = _checks.check_batch(problems, keys)
   check_prices(prices)
+  _checks.check_callable("calib", calib)
   _checks.check_agent(agent, problems, keys, batched=True)
-  if method not in METHODS:
+  if not isinstance(method, str) or method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
   if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
     raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+  if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+    raise ValueError(f"lanes must be a positive int, got {lanes!r}")
+  if not isinstance(episodes, (bool, np.bool_)):
+    raise TypeError(f"episodes must be a bool, got {episodes!r}")
   fn, labels = _check_score(score, n)
   if method == "auto":
     method = choose_method(np.shape(prices)[0], max_ticks=max_ticks,
@@ -516,6 +534,8 @@ class Matched(NamedTuple):
 
 
 def _on_front(fr: Front):
+  if not isinstance(fr, Front):
+    raise TypeError(f"fr must be a jaxtick.Front, got {type(fr).__name__}")
   if fr.correct is None:
     raise ValueError("the front has no counts: call front(..., score=...)")
   idx = pareto_indices(fr.mean_cost, fr.correct)
@@ -576,6 +596,8 @@ def accuracy_at_cost(fr: Front, target: float) -> Matched:
   Raises:
     ValueError: ``target`` outside the front's mean costs.
   """
+  _checks.check_scalar("target", target)
+  _checks.check_nonneg("target", target)
   cost, correct, prices, n = _on_front(fr)
   t = float(target)
   if not cost[0] - 1e-12 <= t <= cost[-1] + 1e-12:
@@ -652,9 +674,16 @@ def matched_price(agent: Agent, problems: Problem, keys: PRNGKey, target, *,
   """
   _checks.check_ticks(min_ticks, max_ticks)
   n = _checks.check_batch(problems, keys)
+  _checks.check_scalar("target", target)
   _checks.check_nonneg("target", target)
+  _checks.check_callable("calib", calib)
   _checks.check_agent(agent, problems, keys, batched=True)
+  if score is None:
+    raise ValueError("matched_price needs score (a callable or labels [N, ...]) to "
+                     "report accuracy")
   _check_score(score, n)
+  if isinstance(num_iters, bool) or not isinstance(num_iters, int) or num_iters < 0:
+    raise ValueError(f"num_iters must be a non-negative int, got {num_iters!r}")
   thr, spent = _trajectories(agent, calib, problems, keys, max_ticks=max_ticks)
   ends = stopping_ticks(thr, jnp.array([0.0, jnp.inf], thr.dtype), min_ticks=min_ticks)
   c0, cinf = (float(x) for x in jnp.mean(jnp.take_along_axis(spent, ends, axis=1), axis=0))
@@ -678,6 +707,10 @@ def mcnemar_at_cost(a: PricePoint | Front, b: PricePoint | Front) -> stats.McNem
     a, b: :class:`PricePoint` or one-price :class:`Front` with per-episode
       scores (``episodes=True``), over the same episodes in the same order.
   """
+  for name, x in (("a", a), ("b", b)):
+    if not isinstance(x, (PricePoint, Front)):
+      raise TypeError(f"{name} must be a PricePoint (matched_price) or a Front, got "
+                      f"{type(x).__name__}")
   ca, cb = (x.front if isinstance(x, PricePoint) else x for x in (a, b))
   for name, c in (("a", ca), ("b", cb)):
     if c.episode_correct is None or c.episode_correct.shape[0] != 1:

@@ -12,6 +12,16 @@ price the allocation problem decomposes per episode (seed 000, section 3).
 Budget rule. Algorithm 1 of the specification over a pool of agents: bid
 ``calib(u_i) - price * c_i``, tick the bidder with the largest positive surplus,
 until the budget is spent or no bid is positive.
+
+NaN signals. A NaN gain ``calib(uncertainty(s))`` or cost ``cost(s)`` makes
+the surplus NaN, which is not positive: the rule stops there (the price rule
+after ``min_ticks``; the budget rule never picks that bidder). That is not
+silent: every result says which episodes stopped on a NaN signal
+(:attr:`PriceResult.nan`, :attr:`BudgetResult.nan`, :attr:`jaxtick.Front.nan`),
+read inside the compiled run (no host sync, no error under ``jit``); check it
+where NaN can arise (``assert not res.nan.any()``). NaN that is already in the
+arguments (problems, prices, budgets) is refused with a ``ValueError`` before
+anything is compiled.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from jaxtick.calibrate import Identity
 
 def init_key(key: PRNGKey) -> PRNGKey:
   """The key an episode's ``init`` receives: ``fold_in(key, 0)``."""
+  _checks.check_key_dtype("key", key)
   return rng.fold_in(key, 0)
 
 
@@ -58,16 +69,23 @@ class PriceResult(NamedTuple):
     state: the final agent state.
     ticks: i32[] ticks spent.
     cost: f[] cost spent (the sum of ``cost(s)`` before each tick).
+    nan: bool[] the episode stopped on a NaN signal: ``calib(uncertainty)`` or
+      ``cost`` was NaN in the final state (the price rule reads a NaN surplus
+      as "stop"). False for every episode whose signals are finite.
   """
 
   state: State
   ticks: Array
   cost: Array
+  nan: Array
 
 
 def _wants_tick(agent, calib, state, t, price, min_ticks, max_ticks):
-  surplus = calib(agent.uncertainty(state)) - price * agent.cost(state)
-  return (t < max_ticks) & ((t < min_ticks) | (surplus > 0))
+  """``(ticks again, the signal is NaN)`` for one episode after ``t`` ticks."""
+  gain, cost = calib(agent.uncertainty(state)), agent.cost(state)
+  surplus = gain - price * cost
+  return ((t < max_ticks) & ((t < min_ticks) | (surplus > 0)),
+          jnp.isnan(gain) | jnp.isnan(cost))
 
 
 def run_price(agent: Agent, problem: Problem, key: PRNGKey, price, *,
@@ -82,8 +100,8 @@ def run_price(agent: Agent, problem: Problem, key: PRNGKey, price, *,
 
   Args:
     agent: the Tick agent.
-    problem: one episode's instance (no batch axis).
-    key: the episode's PRNG key.
+    problem: one episode's instance (no batch axis, no NaN).
+    key: the episode's PRNG key (typed ``()`` or raw ``uint32[2]``).
     price: f[] the price lambda >= 0.
     max_ticks: static upper bound on ticks.
     min_ticks: static lower bound on ticks.
@@ -95,6 +113,9 @@ def run_price(agent: Agent, problem: Problem, key: PRNGKey, price, *,
   _checks.check_ticks(min_ticks, max_ticks)
   _checks.check_nonneg("price", price, allow_inf=True)
   _checks.check_scalar("price", price)
+  _checks.check_key(key, hint=" (for a batch use run_price_batch)")
+  _checks.check_no_nan("problem", problem)
+  _checks.check_callable("calib", calib)
   _checks.check_agent(agent, problem, key)
   price = jnp.asarray(price, jnp.result_type(float))
   return _run_price(agent, problem, key, price, calib, max_ticks=max_ticks,
@@ -106,19 +127,20 @@ def _run_price(agent, problem, key, price, calib, *, max_ticks, min_ticks):
   state = agent.init(problem, init_key(key))
   dtype = jnp.result_type(float)
 
+  def wants(state, t):
+    return _wants_tick(agent, calib, state, t, price, min_ticks, max_ticks)
+
   def body(carry):
     state, t, spent, _ = carry
     spent = spent + agent.cost(state)
     state = agent.tick(state, tick_key(key, t))
     t = t + 1
-    return state, t, spent, _wants_tick(agent, calib, state, t, price,
-                                        min_ticks, max_ticks)
+    return state, t, spent, wants(state, t)[0]
 
   t0 = jnp.zeros((), jnp.int32)
-  carry = (state, t0, jnp.zeros((), dtype),
-           _wants_tick(agent, calib, state, t0, price, min_ticks, max_ticks))
+  carry = (state, t0, jnp.zeros((), dtype), wants(state, t0)[0])
   state, t, spent, _ = jax.lax.while_loop(lambda c: c[3], body, carry)
-  return PriceResult(state, t, spent)
+  return PriceResult(state, t, spent, wants(state, t)[1])  # NaN read once, at the stop
 
 
 def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
@@ -141,8 +163,9 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
 
   Args:
     agent: the Tick agent.
-    problems: a stacked pytree of n episodes (leading axis n on every leaf).
-    keys: n PRNG keys (typed ``(n,)`` or raw ``(n, 2)``).
+    problems: a stacked pytree of n episodes (leading axis n on every leaf;
+      no NaN).
+    keys: n PRNG keys (typed ``(n,)`` or raw ``uint32[n, 2]``).
     price: f[] or f[n] prices (one per episode, e.g. for a flattened sweep).
     max_ticks, min_ticks: static tick bounds, as in :func:`run_price`.
     calib: calibration map.
@@ -157,6 +180,8 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   n = _checks.check_batch(problems, keys, price)
   if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
     raise ValueError(f"lanes must be a positive int, got {lanes!r}")
+  _checks.check_scalar("refill_fraction", refill_fraction)
+  _checks.check_callable("calib", calib)
   if not 0 <= refill_fraction <= 1:
     raise ValueError(f"refill_fraction must lie in [0, 1], got {refill_fraction!r}")
   _checks.check_agent(agent, problems, keys, batched=True)
@@ -176,6 +201,7 @@ def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_tic
   dtype = prices.dtype
 
   def wants(state, t, p):
+    """(bool[lanes] ticks again, bool[lanes] the signal is NaN)."""
     return jax.vmap(lambda s, t, p: _wants_tick(
         agent, calib, s, t, p, min_ticks, max_ticks))(state, t, p)
 
@@ -186,7 +212,7 @@ def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_tic
     state = jax.vmap(agent.init)(_lanes.take(problems, safe), jax.vmap(init_key)(k))
     ep = jnp.where(idx < n, idx, n)
     t = jnp.zeros(idx.shape, jnp.int32)
-    go = (ep < n) & wants(state, t, prices[safe])
+    go = (ep < n) & wants(state, t, prices[safe])[0]
     return _Lanes(state, k, prices[safe], ep, t, jnp.zeros(idx.shape, dtype), go), acc
 
   def step(ln, acc):
@@ -195,23 +221,24 @@ def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_tic
     t = jnp.where(ln.go, ln.t + 1, ln.t)
     state = _lanes.select(ln.go, ticked, ln.state)
     return ln._replace(state=state, t=t, spent=jnp.where(ln.go, ln.spent + cost, ln.spent),
-                       go=ln.go & wants(state, t, ln.price)), acc
+                       go=ln.go & wants(state, t, ln.price)[0]), acc
 
   def write(out, ln, mask):
     """Writes the episodes of the lanes in ``mask`` into ``out``."""
     dest = jnp.where(mask, ln.ep, n)  # n: dropped
     scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-    return PriceResult(jax.tree_util.tree_map(scatter, out.state, ln.state),
-                       scatter(out.ticks, ln.t), scatter(out.cost, ln.spent))
+    return out._replace(state=jax.tree_util.tree_map(scatter, out.state, ln.state),
+                        ticks=scatter(out.ticks, ln.t), cost=scatter(out.cost, ln.spent))
 
   out = jax.tree_util.tree_map(
       lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype),
       PriceResult(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), None)[0]).state,
                   jax.ShapeDtypeStruct((1,), jnp.int32),
-                  jax.ShapeDtypeStruct((1,), dtype)))
+                  jax.ShapeDtypeStruct((1,), dtype), None))  # nan: set at the end
   out, _ = _lanes.run(load, step, write, out, None, num_episodes=n, empty=n,
                      num_lanes=num_lanes, min_idle=min_idle)
-  return out
+  # NaN signals read once, from the final states, outside the loop.
+  return out._replace(nan=wants(out.state, out.ticks, prices)[1])
 
 
 class _Lanes(NamedTuple):
@@ -248,6 +275,8 @@ def price_cost(agent: Agent, problems: Problem, keys: PRNGKey, *, max_ticks: int
   n = _checks.check_batch(problems, keys)
   if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
     raise ValueError(f"lanes must be a positive int, got {lanes!r}")
+  _checks.check_callable("calib", calib)
+  _checks.check_agent(agent, problems, keys, batched=True)
   num_lanes = min(lanes, n)
   return jax.tree_util.Partial(_price_cost, agent, problems, keys, calib, max_ticks,
                                min_ticks, num_lanes, max(1, num_lanes // 2))
@@ -270,12 +299,16 @@ class BudgetResult(NamedTuple):
     ticks: i32[k] ticks each agent received.
     spent: f[] total cost spent (never more than the budget).
     output: the fused output (by default the stacked outputs, [k, ...]).
+    nan: bool[k] the agent's signal (``calib(uncertainty)`` or ``cost``) is
+      NaN in its final state, so it bid nothing at the end. False for every
+      agent whose signals are finite.
   """
 
   state: State
   ticks: Array
   spent: Array
   output: Array
+  nan: Array
 
 
 def run_budget(agent: Agent, problems: Problem, keys: PRNGKey, budget,
@@ -311,6 +344,9 @@ def run_budget(agent: Agent, problems: Problem, keys: PRNGKey, budget,
     _checks.check_scalar(name, v)
     _checks.check_nonneg(name, v, allow_inf=True)
   _checks.check_batch(problems, keys)
+  _checks.check_callable("calib", calib)
+  if fuse is not None:
+    _checks.check_callable("fuse", fuse)
   _checks.check_agent(agent, problems, keys, batched=True)
   dtype = jnp.result_type(float)
   return _run_budget(agent, problems, keys, jnp.asarray(budget, dtype),
@@ -347,7 +383,9 @@ def _run_budget(agent, problems, keys, budget, price, calib, fuse, *, max_ticks)
       lambda c: jnp.max(c[3]) > -jnp.inf, body, carry)
   outputs = jax.vmap(agent.output)(states)
   output = outputs if fuse is None else fuse(outputs, states)
-  return BudgetResult(states, ticks, spent, output)
+  nan = (jnp.isnan(calib(jax.vmap(agent.uncertainty)(states)))
+         | jnp.isnan(jax.vmap(agent.cost)(states)))
+  return BudgetResult(states, ticks, spent, output, nan)
 
 
 class PriceSearchResult(NamedTuple):
@@ -398,7 +436,8 @@ def bisect_price(mean_cost: Callable[[Array], Array], target, lo=0.0,
   clo, chi = _checks.concrete(lo), _checks.concrete(hi)
   if clo is not None and chi is not None and clo > chi:
     raise ValueError(f"need lo <= hi, got lo={lo}, hi={hi}")
-  if not isinstance(num_iters, int) or num_iters < 0:
+  _checks.check_callable("mean_cost", mean_cost)
+  if isinstance(num_iters, bool) or not isinstance(num_iters, int) or num_iters < 0:
     raise ValueError(f"num_iters must be a non-negative int, got {num_iters!r}")
   dtype = jnp.result_type(float)
   return _bisect(mean_cost, jnp.asarray(target, dtype), jnp.asarray(lo, dtype),
@@ -425,11 +464,16 @@ class SubgradientTrace(NamedTuple):
     price: f[] the last price.
     prices: f[num_steps] the price before each step.
     costs: f[num_steps] the mean cost at each of those prices.
+    reached: bool[] whether some price tried met the target (``costs <=
+      target`` somewhere). False when every one overspent: the target is
+      below the mean cost reachable at any price, or the steps were too few
+      or too small to get there; ``price`` is then not a solution.
   """
 
   price: Array
   prices: Array
   costs: Array
+  reached: Array
 
 
 def subgradient_price(mean_cost: Callable[[Array], Array], target, price=0.0,
@@ -447,11 +491,15 @@ def subgradient_price(mean_cost: Callable[[Array], Array], target, price=0.0,
     num_steps: static number of steps.
 
   Returns:
-    A :class:`SubgradientTrace`.
+    A :class:`SubgradientTrace`; ``reached`` says whether some price tried
+    met the target (as :func:`bisect_price`'s ``reached``). Under ``jit`` the
+    caller checks it.
   """
   for name, v in (("target", target), ("price", price), ("step_size", step_size)):
     _checks.check_scalar(name, v)
     _checks.check_nonneg(name, v)
+  _checks.check_positive("step_size", step_size)
+  _checks.check_callable("mean_cost", mean_cost)
   if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
     raise ValueError(f"num_steps must be a non-negative int, got {num_steps!r}")
   dtype = jnp.result_type(float)
@@ -466,4 +514,4 @@ def _subgradient(mean_cost, target, price, step_size, *, num_steps):
     return jnp.maximum(0.0, p + step_size * (c - target)), (p, c)
 
   p, (prices, costs) = jax.lax.scan(step, price, None, length=num_steps)
-  return SubgradientTrace(p, prices, costs)
+  return SubgradientTrace(p, prices, costs, jnp.any(costs <= target))

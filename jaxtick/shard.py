@@ -84,6 +84,8 @@ def run_price_sharded(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   """
   _checks.check_ticks(min_ticks, max_ticks)
   n = _checks.check_batch(problems, keys, price)
+  _checks.check_callable("calib", calib)
+  _checks.check_agent(agent, problems, keys, batched=True)
   mesh = _check_mesh(mesh)
   prices = jnp.broadcast_to(jnp.asarray(price, jnp.result_type(float)), (n,))
   return _run_price_sharded(agent, problems, keys, prices, calib, mesh=mesh,
@@ -134,7 +136,7 @@ def front_sharded(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
   """
   n, fn, labels, method = _front.prepare(
       agent, problems, keys, prices, max_ticks=max_ticks, min_ticks=min_ticks, score=score,
-      method=method, chunk=chunk)
+      method=method, chunk=chunk, calib=calib, episodes=episodes, lanes=lanes)
   mesh = _check_mesh(mesh)
   prices = jnp.asarray(prices, jnp.result_type(float))
   total, per = _front_sharded(agent, calib, fn, problems, keys, labels, prices, mesh=mesh,

@@ -233,6 +233,7 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
   Returns:
     A :class:`TuneResult`.
   """
+  _check_tune_args(traces, target=target, mu=mu, num_steps=num_steps, penalty=penalty)
   taus = (tau,) if np.ndim(tau) == 0 else tuple(tau)
   if not taus:
     raise ValueError("tau must be a temperature or a non-empty sequence of them")
@@ -277,6 +278,24 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
          else jnp.asarray(jnp.nan, dtype))
   return TuneResult(price, params.calib, mean_cost(traces, price, **kw), acc,
                     jnp.stack(losses))
+
+
+def _check_tune_args(traces, *, target, mu, num_steps, penalty):
+  """:func:`tune_price`'s episodes and scalars, checked before anything is computed."""
+  shape = np.shape(getattr(traces, "cost", None))
+  if not isinstance(traces, Trace) or len(shape) != 2:
+    raise ValueError(f"traces must be a batch of trace(...) results (a Trace with cost "
+                     f"f[N, T + 1]; vmap trace over the episodes), got cost shape {shape}")
+  if shape[0] == 0:
+    raise ValueError("traces must hold at least one episode, got 0 (an empty batch)")
+  for name, v in (("mu", mu), ("target", target)):
+    if v is not None:
+      _checks.check_scalar(name, v)
+      _checks.check_nonneg(name, v)
+  if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
+    raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
+  _checks.check_scalar("penalty", penalty)
+  _checks.check_nonneg("penalty", penalty)
 
 
 _LBFGS = optax.lbfgs()

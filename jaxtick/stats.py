@@ -6,6 +6,7 @@ precision, call them with 64-bit types enabled (``with jax.enable_x64():``).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -27,14 +28,30 @@ class Interval(NamedTuple):
 
 
 def _check_counts(successes, n):
-  """Concrete counts must satisfy ``0 <= successes <= n`` (traced ones are the caller's)."""
+  """Concrete counts must satisfy ``0 <= successes <= n``, finite, ``n`` whole.
+
+  ``successes`` may be fractional (an interpolated count); traced counts are
+  the caller's.
+  """
   s, m = _checks.concrete(successes), _checks.concrete(n)
   if s is not None and (np.isnan(s).any() or (s < 0).any()):
     raise ValueError(f"successes must be >= 0 (and not NaN), got {successes!r}")
   if m is not None and (np.isnan(m).any() or (m < 0).any()):
     raise ValueError(f"n must be >= 0 (and not NaN), got {n!r}")
+  if m is not None and not (np.isfinite(m) & (m == np.round(m))).all():
+    raise ValueError(f"n must be a finite whole number of trials, got {n!r}")
   if s is not None and m is not None and (s > m).any():
     raise ValueError(f"successes must be <= n, got successes={successes!r}, n={n!r}")
+
+
+def _check_z(z):
+  _checks.check_scalar("z", z)
+  _checks.check_positive("z", z)
+  top = math.sqrt(float(np.finfo(jnp.result_type(float)).max))
+  zc = _checks.concrete(z)
+  if zc is not None and float(zc) >= top:
+    raise ValueError(f"z must be below {top:.3g} (its square must be a finite float), "
+                     f"got {z!r}")
 
 
 def _pn(successes, n):
@@ -54,6 +71,7 @@ def proportion(successes, n) -> Array:
 
 def normal_interval(successes, n, z: float = Z95) -> Interval:
   """Normal-approximation (Wald) interval ``p +- z sqrt(p(1-p)/n)``, clipped to [0, 1]."""
+  _check_z(z)
   p, n = _pn(successes, n)
   half = z * jnp.sqrt(p * (1 - p) / n)
   return Interval(jnp.clip(p - half, 0.0, 1.0), jnp.clip(p + half, 0.0, 1.0))
@@ -61,6 +79,7 @@ def normal_interval(successes, n, z: float = Z95) -> Interval:
 
 def wilson_interval(successes, n, z: float = Z95) -> Interval:
   """Wilson score interval: the ``p0`` with ``|p - p0| <= z sqrt(p0(1-p0)/n)``."""
+  _check_z(z)
   p, n = _pn(successes, n)
   z2 = z * z
   denom = 1 + z2 / n
@@ -74,7 +93,13 @@ def wilson_interval(successes, n, z: float = Z95) -> Interval:
 
 
 def binom_cdf_half(k, n) -> Array:
-  """``P(X <= k)`` for ``X ~ Binomial(n, 1/2)`` (k, n integer arrays)."""
+  """``P(X <= k)`` for ``X ~ Binomial(n, 1/2)`` (k, n integer arrays, n >= 0).
+
+  Any integer ``k`` is valid: 0 below 0, 1 at and above ``n``.
+  """
+  m = _checks.concrete(n)
+  if m is not None and (np.isnan(m).any() or (m < 0).any()):
+    raise ValueError(f"n must be >= 0 (and not NaN), got {n!r}")
   dtype = jnp.result_type(float)
   k = jnp.asarray(k).astype(dtype)
   n = jnp.asarray(n).astype(dtype)
@@ -107,6 +132,9 @@ def mcnemar_counts(b, c) -> McNemar:
     x = _checks.concrete(v)
     if x is not None and (np.isnan(x).any() or (x < 0).any()):
       raise ValueError(f"{name} (a count of discordant pairs) must be >= 0, got {v!r}")
+    if x is not None and not (np.isfinite(x) & (x == np.round(x)) & (x < 2 ** 31)).all():
+      raise ValueError(f"{name} (a count of discordant pairs) must be a whole number "
+                       f"below 2**31, got {v!r}")
   b = jnp.asarray(b, jnp.int32)
   c = jnp.asarray(c, jnp.int32)
   n = b + c
@@ -124,6 +152,11 @@ def mcnemar(correct_a: Array, correct_b: Array, axis: int = -1) -> McNemar:
   Returns:
     :class:`McNemar` with ``b`` = #(A right, B wrong), ``c`` = #(A wrong, B right).
   """
+  for name, v in (("correct_a", correct_a), ("correct_b", correct_b)):
+    x = _checks.concrete(v)
+    if x is not None and x.dtype != bool and not np.isin(x, (0, 1)).all():
+      raise ValueError(f"{name} must be bool (or 0/1) per instance, got values other "
+                       f"than 0 and 1")
   a = jnp.asarray(correct_a, bool)
   bb = jnp.asarray(correct_b, bool)
   if a.shape != bb.shape:

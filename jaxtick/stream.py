@@ -14,7 +14,8 @@ episode further than the grid's smallest. So each episode runs, lane-refilled
   sorted grid, the index range ``[k_t, k_{t-1})`` with ``k_t`` the number of
   prices below ``R_t`` (one binary search); at ``max_ticks`` every price left.
 
-Each tick adds the episode's tick count, cost spent and score into per-price
+Each tick adds the episode's tick count, cost spent, score and whether its
+signal is NaN (:attr:`jaxtick.Front.nan`) into per-price
 *difference* arrays at ``k_t`` and ``k_{t-1}`` (a few scatter-adds per lane),
 summed by one cumulative sum at the end. Cost: one run at the cheapest price
 plus O(log P) per tick; memory O(lanes + P), no trajectory stored. With
@@ -82,7 +83,7 @@ class _Lanes(NamedTuple):
 class _Acc(NamedTuple):
   """Per-price difference arrays on the sorted grid (index P: nothing stops)."""
 
-  ints: Array  # i32[P + 1, 2]: ticks, correct
+  ints: Array  # i32[P + 1, 3]: ticks, correct, stopped on a NaN signal
   cost: Array  # f[P + 1]
 
 
@@ -90,6 +91,7 @@ class Sums(NamedTuple):
   ticks: Array  # i32[P]
   cost: Array  # f[P]
   correct: Array  # i32[P]
+  nan: Array  # i32[P] episodes stopped on a NaN signal
 
 
 def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
@@ -120,7 +122,8 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
 
   def observe(state, t, run_min, k_prev, problem, label, live):
     """One lane after ``t`` ticks: the prices that stop here and what they score."""
-    r = tick_thresholds(calib(agent.uncertainty(state)), agent.cost(state))
+    gain, cost = calib(agent.uncertainty(state)), agent.cost(state)
+    r = tick_thresholds(gain, cost)
     counted = t >= min_ticks
     run_min = jnp.where(counted, jnp.minimum(run_min, r), run_min)
     # Compare-and-count against all P prices: on CPU (process time, coin, P = 64)
@@ -132,11 +135,11 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     k = jnp.minimum(k, k_prev)
     output = agent.output(state)
     correct = score_one(output, problem, label)
-    return run_min, k, output, correct
+    return run_min, k, output, correct, jnp.isnan(gain) | jnp.isnan(cost)
 
   def observe_lanes(ln, fresh, acc):
     """Updates ``k``/``go`` of the lanes in ``fresh``; adds their stops to ``acc``."""
-    run_min, k, output, correct = jax.vmap(observe)(
+    run_min, k, output, correct, nan = jax.vmap(observe)(
         ln.state, ln.t, ln.run_min, ln.k, ln.problem, ln.label,
         fresh & (ln.ep != n))
     k = jnp.where(fresh, k, ln.k)
@@ -145,11 +148,12 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     lo = jnp.where(live, k, num_prices)  # the range [k, k_prev) stops here
     hi = jnp.where(live, ln.k, num_prices)
 
-    # Two scatter-adds per tick: +v at k, -v at k_prev, for (ticks, correct) as one
-    # int32 pair and the cost; nothing is added where nothing stops (not +v - v).
+    # Two scatter-adds per tick: +v at k, -v at k_prev, for (ticks, correct, nan) as
+    # one int32 row and the cost; nothing is added where nothing stops (not +v - v).
     stops = (lo < hi)[:, None]
     idx = jnp.concatenate([lo, hi])
-    ints = jnp.where(stops, jnp.stack([ln.t, correct.astype(jnp.int32)], axis=1), 0)
+    ints = jnp.where(stops, jnp.stack([ln.t, correct.astype(jnp.int32),
+                                       nan.astype(jnp.int32)], axis=1), 0)
     cost = jnp.where(stops[:, 0], ln.spent, 0)
     acc = _Acc(acc.ints.at[idx].add(jnp.concatenate([ints, -ints]), mode="drop"),
                acc.cost.at[idx].add(jnp.concatenate([cost, -cost]), mode="drop"))
@@ -197,7 +201,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     return jax.tree_util.tree_map(
         lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True), out, ln.row)
 
-  acc = _Acc(jnp.zeros((num_prices + 1, 2), jnp.int32), jnp.zeros(num_prices + 1, dtype))
+  acc = _Acc(jnp.zeros((num_prices + 1, 3), jnp.int32), jnp.zeros(num_prices + 1, dtype))
   out = None
   if episodes:
     rows = jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row)
@@ -207,7 +211,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   unsort = lambda x: jnp.zeros_like(x).at[..., order].set(x)
   ints = jnp.cumsum(acc.ints, axis=0)[:num_prices]
   sums = Sums(unsort(ints[:, 0]), unsort(jnp.cumsum(acc.cost)[:num_prices]),
-              unsort(ints[:, 1]))
+              unsort(ints[:, 1]), unsort(ints[:, 2]))
   if out is not None:
     out = tuple(jnp.zeros_like(x).at[:, order].set(x) for x in out)
   return sums, out

@@ -2,9 +2,9 @@
 
 Runs the registered experiments (no name: all of them) and writes results.txt,
 results.json and the figures into --out, all together or none. Bad arguments,
-a --n below an experiment's minimum, a missing optional dependency or an
-unwritable --out exit with code 2 and a one-line message, before anything
-runs or is written.
+a --n below an experiment's minimum or above 10,000,000, a seed outside
+[0, 2**32), a missing optional dependency or an empty or unwritable --out exit
+with code 2 and a one-line message, before anything runs or is written.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def parse_args(argv, names):
                  help="print each experiment's name and title, and exit")
   p.add_argument("--n", type=_positive_int, default=None,
                  help="episodes/instances per experiment (default: each one's own)")
-  p.add_argument("--seed", type=_seed, default=0, help="master seed (default 0)")
+  p.add_argument("--seed", type=_seed, default=0,
+                 help="master seed, an integer in [0, 2**32) (default 0)")
   p.add_argument("--out", type=_out_dir, default=Path("results"),
                  help="output directory (default: results)")
   p.add_argument("--quick", action="store_true", help="small, fast runs")

@@ -29,6 +29,10 @@ class CoinState(NamedTuple):
 def coin(cost: float = 1.0) -> Agent:
   """A Tick agent that flips a coin of bias ``p`` once per tick.
 
+  A NaN bias (traced, so not refused at the runners' boundary) gives a NaN
+  uncertainty: the price rule stops at once and counts the episode in its
+  result's ``nan``.
+
   The agent is a value: its functions are module-level, its cost an array
   bound with ``jax.tree_util.Partial``, so every coin agent -- whatever its
   cost -- shares one compiled program in every runner.
@@ -36,6 +40,7 @@ def coin(cost: float = 1.0) -> Agent:
   Args:
     cost: the cost of one flip.
   """
+  _checks.check_scalar("cost", cost)
   _checks.check_positive("cost", cost)
   c = jnp.asarray(cost, jnp.result_type(float))
   return Agent(Partial(_init), Partial(_tick), Partial(_uncertainty),
@@ -60,7 +65,8 @@ def _uncertainty(state):
   p_tilde = (state.heads + 1) / (n + 2)
   se = jnp.sqrt(p_tilde * (1 - p_tilde) / n)
   u = signals.gap_ratio(p_hat - 0.5, se)
-  return jnp.where(state.flips > 0, u, jnp.inf)
+  # A NaN bias flips tails forever: say so with a NaN signal (the runners count it).
+  return jnp.where(jnp.isnan(state.p), jnp.nan, jnp.where(state.flips > 0, u, jnp.inf))
 
 
 def _output(state):

@@ -324,11 +324,23 @@ def head_signals(logits: Array, *, signal: str = "entropy",
 def _breakpoints(u, costs):
   """``m[:, k] = min_{j <= k} u_j / c_{j+1}``: the agent stops by head k+1 iff price >= m_k.
 
+  A NaN signal stops the agent at every price (as the price rule reads a NaN
+  surplus): its ratio counts as ``-inf``.
+
   Args:
     u: f[N, K]; costs: f[K]. Returns f[N, K-1].
   """
   ratio = u[:, :-1] / costs[1:]
-  return jax.lax.cummin(ratio, axis=1)
+  return jax.lax.cummin(jnp.where(jnp.isnan(ratio), -jnp.inf, ratio), axis=1)
+
+
+def _check_u(u):
+  """u: f[N, K] with K >= 1; a concrete u must hold no NaN."""
+  u = jnp.asarray(u)
+  if u.ndim != 2 or u.shape[1] < 1:
+    raise ValueError(f"u must have shape [N, K] with K >= 1, got {u.shape}")
+  _checks.check_no_nan("u", u)
+  return u
 
 
 def _check_prices(prices, max_price):
@@ -343,7 +355,7 @@ def _check_prices(prices, max_price):
     rng = f"[0, {max_price!r}]" if max_price is not None else "[0, inf)"
     raise ValueError(
         f"prices (exit thresholds) must lie in the signal's range {rng}, got "
-        f"min {np.nanmin(p)!r}, max {np.nanmax(p)!r}")
+        f"min {np.min(p)!r}, max {np.max(p)!r}")
 
 
 def exit_heads_used(u: Array, prices: Array, costs=None) -> Array:
@@ -360,9 +372,7 @@ def exit_heads_used(u: Array, prices: Array, costs=None) -> Array:
   Returns:
     i32[T, N] heads used, in ``1..K``.
   """
-  u = jnp.asarray(u)
-  if u.ndim != 2 or u.shape[1] < 1:
-    raise ValueError(f"u must have shape [N, K] with K >= 1, got {u.shape}")
+  u = _check_u(u)
   _check_prices(prices, None)
   costs = jnp.asarray(_check_costs(costs, u.shape[1]), u.dtype)
   m = _breakpoints(u, costs)
@@ -378,12 +388,16 @@ class Sweep(NamedTuple):
     heads: f[T] mean heads used.
     total_heads: i32[T] heads used, summed over instances (exact).
     correct: i32[T] instances predicted correctly.
+    nan: i32[T] instances that stopped on a NaN signal at each price (a
+      traced ``u`` only: a concrete one with NaN is refused), as
+      :attr:`jaxtick.Front.nan` counts them.
   """
 
   cost: Array
   heads: Array
   total_heads: Array
   correct: Array
+  nan: Array
 
 
 def exit_heads_sweep(u: Array, correct: Array, prices: Array, costs=None) -> Sweep:
@@ -403,8 +417,11 @@ def exit_heads_sweep(u: Array, correct: Array, prices: Array, costs=None) -> Swe
   (integer) and equal a direct evaluation of the rule at every price.
   Jit-compatible; compiled once per shapes.
 
+  A NaN signal stops the instance there (as the price rule does) and is
+  counted in :attr:`Sweep.nan`; a concrete ``u`` holding NaN is refused.
+
   Args:
-    u: f[N, K] per-head uncertainty.
+    u: f[N, K] per-head uncertainty (no NaN).
     correct: bool[N, K] whether the output after head k is right.
     prices: f[T] (any order).
     costs: optional f[K] per-head costs.
@@ -412,22 +429,20 @@ def exit_heads_sweep(u: Array, correct: Array, prices: Array, costs=None) -> Swe
   Returns:
     :class:`Sweep`.
   """
-  u = jnp.asarray(u)
-  if u.ndim != 2 or u.shape[1] < 1:
-    raise ValueError(f"u must have shape [N, K] with K >= 1, got {u.shape}")
+  u = _check_u(u)
   if jnp.shape(correct) != u.shape:
     raise ValueError(f"correct must have the shape of u {u.shape}, got {jnp.shape(correct)}")
   _check_prices(prices, None)
   n, k_heads = u.shape
   costs = jnp.asarray(_check_costs(costs, k_heads), u.dtype)
   prices = jnp.asarray(prices, u.dtype)
-  stopped, correct_count = _sweep(u, jnp.asarray(correct), prices, costs)
+  stopped, correct_count, nan = _sweep(u, jnp.asarray(correct), prices, costs)
   # The means op by op, outside the program: fused, XLA would contract the
   # products into the subtraction and move them by an ulp.
   total_heads = n * k_heads - jnp.sum(stopped, axis=1)
   cost = jnp.sum(costs) - jnp.sum(stopped.astype(u.dtype) * costs[1:], axis=1) / n
   heads = total_heads.astype(u.dtype) / n
-  return Sweep(cost, heads, total_heads.astype(jnp.int32), correct_count)
+  return Sweep(cost, heads, total_heads.astype(jnp.int32), correct_count, nan)
 
 
 @values.jit
@@ -435,8 +450,9 @@ def _sweep(u, correct, prices, costs):
   """The counts of :func:`exit_heads_sweep`, compiled once per shapes.
 
   Returns:
-    ``(stopped, correct)``: i32[T, K-1] instances stopped by head k + 1 at
-    each price, i32[T] instances correct at each price.
+    ``(stopped, correct, nan)``: i32[T, K-1] instances stopped by head k + 1
+    at each price, i32[T] instances correct at each price, i32[T] instances
+    stopped on a NaN signal at each price.
   """
   k_heads = u.shape[1]
   t = prices.shape[0]
@@ -452,9 +468,29 @@ def _sweep(u, correct, prices, costs):
   hist_corr = jax.ops.segment_sum(dcorr.reshape(-1), seg, num_segments=nseg)
   stopped = jnp.cumsum(hist_stop.reshape(t + 1, k_heads - 1), axis=0)[:t]  # [T, K-1]
   dsum = jnp.cumsum(jnp.sum(hist_corr.reshape(t + 1, k_heads - 1), axis=1))[:t]
+  nan = _nan_stops(u, m, prices[order])
   unsort = lambda x: jnp.zeros_like(x).at[order].set(x)
-  stopped, dsum = unsort(stopped), unsort(dsum)
-  return stopped, (jnp.sum(corr[:, -1]) + dsum).astype(jnp.int32)
+  stopped, dsum, nan = unsort(stopped), unsort(dsum), unsort(nan)
+  return stopped, (jnp.sum(corr[:, -1]) + dsum).astype(jnp.int32), nan
+
+
+def _nan_stops(u, m, grid):
+  """i32[T]: instances stopped on a NaN signal at each sorted price of ``grid``.
+
+  An instance whose first NaN signal is ``u_j`` (j < K - 1) stops there at the
+  prices below its breakpoint before it (``m_{j-1}``; every price for j = 0).
+  """
+  t = grid.shape[0]
+  if u.shape[1] == 1:  # one head: nothing to stop on
+    return jnp.zeros(t, jnp.int32)
+  is_nan = jnp.isnan(u[:, :-1])
+  j = jnp.argmax(is_nan, axis=1)
+  before = jnp.take_along_axis(m, jnp.maximum(j - 1, 0)[:, None], axis=1)[:, 0]
+  before = jnp.where(j > 0, before, jnp.inf)
+  b = jnp.searchsorted(grid, before, side="left", method="scan_unrolled")
+  hist = jax.ops.segment_sum(jnp.any(is_nan, axis=1).astype(jnp.int32), b,
+                             num_segments=t + 1)
+  return (jnp.sum(hist) - jnp.cumsum(hist)[:t]).astype(jnp.int32)  # #{b > index}
 
 
 def threshold_sweep(logits: Array, labels: Array, thresholds: Array, *,

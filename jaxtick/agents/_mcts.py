@@ -131,6 +131,9 @@ def mcts(env: Environment, num_simulations: int, *, capacity: int | None = None,
   capacity share one compiled program whatever their exploration, prior_var
   and cost.
   """
+  if not isinstance(env, Environment):
+    raise TypeError(f"env must be a jaxtick.agents.Environment (e.g. "
+                    f"jaxtick.problems.game_tree_env), got {type(env).__name__}")
   num_actions = env.num_actions
   if isinstance(num_actions, bool) or not isinstance(num_actions, int) or num_actions < 2:
     raise ValueError(f"env.num_actions (branching) must be an int >= 2, got {num_actions!r}")

@@ -73,6 +73,8 @@ def _majority(state):
 
 def output_correct(state: SamplerState, output: str = "best") -> Array:
   """bool[]: the agent's output (``"best"`` or ``"majority"``) is correct."""
+  if output not in ("best", "majority"):
+    raise ValueError(f"output must be 'best' or 'majority', got {output!r}")
   return state.best_correct if output == "best" else _majority(state)[1]
 
 

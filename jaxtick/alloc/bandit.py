@@ -354,6 +354,8 @@ def allocate(pool, budget, *, rule: str = "elimination", k: int = 1, gamma: floa
     a :class:`BanditResult`.
   """
   q = _num_queries(pool)
+  if q == 0:
+    raise ValueError("pool must hold at least one query, got an empty pool")
   if rule not in RULES:
     raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
   if cost not in COSTS:
@@ -374,8 +376,9 @@ def allocate(pool, budget, *, rule: str = "elimination", k: int = 1, gamma: floa
   b = np.asarray(budget)
   limit = TOKEN_BUDGET_CAP if cost == "tokens" else 2 ** 31 - 1
   if b.ndim > 1 or b.dtype.kind not in "iu" or (b < 0).any() or (b >= limit).any():
+    got = f"{b.dtype} of shape {b.shape}" if b.ndim else repr(budget)
     raise ValueError(f"budget must be an int >= 0 below {limit} (or a 1-d int array), "
-                     f"got {budget!r}")
+                     f"got {got}")
   if q * k >= 2 ** 31 - 1:
     raise ValueError(f"num_queries * k must stay below 2**31, got {q} * {k}")
   cap_max = NO_CAP if max_samples is None else min(int(max_samples), NO_CAP)

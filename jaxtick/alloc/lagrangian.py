@@ -88,6 +88,7 @@ def oracle_actions(acc: Array, cost: Array, price) -> Array:
     cost: f[K] or f[N, K] cost of each level, non-decreasing along K.
     price: f[] ``lambda >= 0``.
   """
+  _checks.check_scalar("price", price)
   _checks.check_nonneg("price", price)
   _check(acc, cost)
   return jnp.argmax(acc - price * jnp.broadcast_to(cost, acc.shape), axis=1)

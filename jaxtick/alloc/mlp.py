@@ -18,6 +18,9 @@ Params = list  # [(W f[in, out], b f[out]), ...]
 
 def init(key: Array, sizes: Sequence[int]) -> Params:
   """Glorot-normal weights, zero biases, for layer sizes ``(in, h1, ..., out)``."""
+  if len(sizes) < 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                               and v >= 1 for v in sizes):
+    raise ValueError(f"sizes must be at least two ints >= 1 (in, ..., out), got {sizes!r}")
   keys = jax.random.split(key, len(sizes) - 1)
   return [(jax.random.normal(k, (a, b)) * np.sqrt(2.0 / (a + b)), jnp.zeros(b))
           for k, a, b in zip(keys, sizes[:-1], sizes[1:])]

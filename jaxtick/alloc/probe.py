@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from jax.tree_util import Partial
 
-from jaxtick import calibrate
+from jaxtick import _checks, calibrate
 from jaxtick.alloc import mlp
 
 Array = jax.Array
@@ -118,11 +118,27 @@ def calibrate_platt(probe: Probe, features: Array, strat_features: Array,
   return probe._replace(platt=calibrate.fit_platt(lg.reshape(-1), jnp.asarray(labels).reshape(-1)))
 
 
+def _check_pred_outcome(pred, outcome):
+  """Probabilities ``pred`` and outcomes of one shape, both in [0, 1], at least one."""
+  if np.shape(pred) != np.shape(outcome):
+    raise ValueError(f"pred and outcome must have the same shape, got {np.shape(pred)} "
+                     f"and {np.shape(outcome)}")
+  if np.size(pred) == 0:
+    raise ValueError("pred and outcome must hold at least one prediction, got none")
+  for name, v in (("pred", pred), ("outcome", outcome)):
+    a = _checks.concrete(v)
+    if a is not None and not (np.isfinite(a) & (a >= 0) & (a <= 1)).all():
+      raise ValueError(f"{name} must be probabilities in [0, 1] (no NaN)")
+
+
 def ece(pred: Array, outcome: Array, num_bins: int = 15) -> Array:
   """Expected calibration error: ``sum_b (n_b / n) |mean pred_b - mean outcome_b|``.
 
   Equal-width bins on [0, 1]; ``outcome`` may be binary or a probability.
   """
+  _check_pred_outcome(pred, outcome)
+  if isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) or num_bins < 1:
+    raise ValueError(f"num_bins must be an int >= 1, got {num_bins!r}")
   pred, outcome = jnp.ravel(pred), jnp.ravel(outcome)
   b = jnp.clip((pred * num_bins).astype(jnp.int32), 0, num_bins - 1)
   n = jax.ops.segment_sum(jnp.ones_like(pred), b, num_bins)
@@ -133,6 +149,7 @@ def ece(pred: Array, outcome: Array, num_bins: int = 15) -> Array:
 
 def brier(pred: Array, outcome: Array) -> Array:
   """Mean squared error of the predicted probability."""
+  _check_pred_outcome(pred, outcome)
   return jnp.mean((jnp.ravel(pred) - jnp.ravel(outcome)) ** 2)
 
 

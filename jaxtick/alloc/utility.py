@@ -55,10 +55,12 @@ def route(acc: Array, tokens: Array, latency: Array, lam_t, lam_l) -> Array:
   Args:
     acc: f[Q, S] (predicted) success probabilities.
     tokens, latency: f[S] or f[Q, S] (predicted) costs.
-    lam_t, lam_l: prices of a token and of a second, >= 0.
+    lam_t, lam_l: f[] prices of a token and of a second, >= 0 (scalars: for
+      grids of them use :func:`route_grid`).
   """
-  _checks.check_nonneg("lam_t", lam_t)
-  _checks.check_nonneg("lam_l", lam_l)
+  for name, v in (("lam_t", lam_t), ("lam_l", lam_l)):
+    _checks.check_scalar(name, v, " (for a grid of prices use route_grid)")
+    _checks.check_nonneg(name, v)
   _check_all(acc, tokens, latency)
   return jnp.argmax(acc - lam_t * tokens - lam_l * latency, axis=1)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from jaxtick import _checks
 
 
 def coin_problems(key: jax.Array, n: int, min_gap: float = 0.05,
@@ -13,6 +16,9 @@ def coin_problems(key: jax.Array, n: int, min_gap: float = 0.05,
   Returns:
     f[n] heads probabilities; the right answer is ``p > 1/2``.
   """
+  _checks.check_key(key)
+  if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    raise ValueError(f"n must be a positive int, got {n!r}")
   if not 0 <= min_gap <= max_gap <= 0.5:
     raise ValueError(
         f"need 0 <= min_gap <= max_gap <= 0.5, got {min_gap}, {max_gap}")

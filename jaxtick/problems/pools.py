@@ -109,7 +109,9 @@ GROUND_TRUTH = RewardOracle()
 
 def prm_oracle(corruption: float = 0.0, **kw) -> RewardOracle:
   """A noisy process-reward-model oracle with the given corruption rate."""
-  return RewardOracle(prm=True, corruption=corruption, **kw)
+  oracle = RewardOracle(prm=True, corruption=corruption, **kw)
+  _check_oracle(oracle)
+  return oracle
 
 
 def _check_oracle(o: RewardOracle):

@@ -86,6 +86,9 @@ def hypothesis_problems(key: Array, n: int, theta0: float, theta1: float,
   n = _check_n(n)
   if not 0.0 <= p1 <= 1.0:
     raise ValueError(f"p1 must lie in [0, 1], got {p1!r}")
+  for name, v in (("theta0", theta0), ("theta1", theta1)):
+    if np.ndim(v) != 0 or not np.isfinite(v):
+      raise ValueError(f"{name} must be a finite scalar, got {v!r}")
   truth = jax.random.bernoulli(key, p1, (n,)).astype(jnp.int32)
   theta = jnp.where(truth == 1, theta1, theta0).astype(jnp.result_type(float))
   return theta, truth
@@ -97,4 +100,7 @@ def parameter_grid(thetas, n: int) -> Array:
   thetas = jnp.asarray(thetas, jnp.result_type(float))
   if thetas.ndim != 1:
     raise ValueError(f"thetas must be 1-D, got shape {thetas.shape}")
+  t = np.asarray(thetas)
+  if not np.isfinite(t).all():
+    raise ValueError(f"thetas must be finite, got {t.tolist()!r}")
   return jnp.repeat(thetas, n)
