@@ -122,10 +122,10 @@ def _charge(price, cost):
 
 def _check_price_shape(name, value, kinds):
   """``value`` must be f[] for scalar costs (``kinds == ()``) and f[K] for K kinds."""
-  if jnp.shape(value) != tuple(kinds):
+  if np.shape(value) != tuple(kinds):
     what = "a scalar (the agent's cost is a scalar)" if not kinds else (
         f"shape {tuple(kinds)} (one per cost kind)")
-    raise ValueError(f"{name} must be {what}, got shape {jnp.shape(value)}")
+    raise ValueError(f"{name} must be {what}, got shape {np.shape(value)}")
 
 
 def expected_cost(tr: Trace, stop_probs: Array) -> Array:
@@ -325,7 +325,7 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
                      f"soft.trace), got shape {cost.shape}")
   kinds = cost.shape[2:]
   _checks.check_positive("price", price)
-  if jnp.shape(price) not in ((), kinds):
+  if np.shape(price) not in ((), kinds):
     _check_price_shape("price", price, kinds)
   if (target is None) == (mu is None):
     raise ValueError("give exactly one of target (a mean cost) or mu (a utility weight)")
@@ -333,9 +333,9 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
     raise ValueError("mu (accuracy - mu * cost) needs correct, f[N, T + 1]")
   if learn_calib and correct is None:
     raise ValueError("learning the calibration map needs correct, f[N, T + 1]")
-  if correct is not None and jnp.shape(correct) != cost.shape[:2]:
+  if correct is not None and np.shape(correct) != cost.shape[:2]:
     raise ValueError(f"correct must have shape {cost.shape[:2]} (episodes, ticks + 1), "
-                     f"got {jnp.shape(correct)}")
+                     f"got {np.shape(correct)}")
   if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
     raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
   _checks.check_positive("tol", tol)
@@ -416,7 +416,9 @@ def _tune_impl(x, calib, traces, correct, tau, target, mu, tol, *, penalty, min_
     return _objective_parts(params_of(v), traces, correct, tau=tau, target=target, mu=mu,
                             penalty=penalty, min_ticks=min_ticks)
 
-  value_fn = lambda v, **_: loss_aux(v)[0]  # the line search passes the extra args on
+  def value_fn(v, residual=None, jacobian=None):  # a line search hands it the extra args
+    del residual, jacobian
+    return loss_aux(v)[0]
 
   if budget:
     def residual(v):  # the relative misses, f[] or f[K]
