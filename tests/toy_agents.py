@@ -42,17 +42,11 @@ def two_cost_agent():
 
   Problem: f[2] ``(mu, seconds)``; ``seconds`` varies by episode, so the token
   and the latency budgets are not proportional and two prices can meet both.
+  Ticks, uncertainty and output are :func:`gaussian_agent`'s.
   """
   def init(problem, key):
     del key
     return TwoCost(problem[0], problem[1], jnp.zeros((), jnp.int32), jnp.zeros_like(problem[0]))
 
-  return jt.Agent(
-      init=init,
-      tick=lambda s, key: s._replace(
-          n=s.n + 1, total=s.total + s.mu + jax.random.normal(key, dtype=s.mu.dtype)),
-      uncertainty=lambda s: jnp.where(s.n > 0, jt.signals.gap_ratio(
-          s.total / jnp.maximum(s.n, 1),
-          1.0 / jnp.sqrt(jnp.maximum(s.n, 1).astype(s.mu.dtype))), jnp.inf),
-      output=lambda s: s.total > 0,
-      cost=lambda s: jnp.stack([jnp.ones((), s.mu.dtype), s.seconds]))
+  return gaussian_agent()._replace(
+      init=init, cost=lambda s: jnp.stack([jnp.ones((), s.mu.dtype), s.seconds]))
