@@ -4,7 +4,7 @@ One Tick API (:class:`Agent`) for every compute consumer, one set of
 schedulers (price rule, budget rule, price search) for all of them.
 """
 
-from jaxtick import agents, alloc, models, problems, rng, signals, soft, stats
+from jaxtick import agents, alloc, models, newton, problems, rng, signals, soft, stats
 from jaxtick import front  # a callable module: jt.front(...) is front.front(...)
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
@@ -27,7 +27,7 @@ __all__ = [
     "area", "front", "matched_price", "mcnemar_at_cost", "pareto_indices",
     "pareto_mask", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
-    "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "price_cost", "problems", "rng", "run_budget",
+    "fit_isotonic", "fit_platt", "init_key", "models", "newton", "price_from_z", "price_cost", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",
     "tick_key", "values",
 ]

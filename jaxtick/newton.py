@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxtick import _modules
 from jaxtick.api import Array
 
 
@@ -129,3 +130,6 @@ def newton(max_step: float = 2.0, damping: float = 1e-3) -> optax.GradientTransf
     return jnp.reshape(step, shape).astype(x.dtype), state
 
   return optax.GradientTransformationExtraArgs(init, update)
+
+
+_modules.make_callable(__name__, "newton")  # jt.newton(...) builds the transformation

@@ -105,7 +105,7 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
   # observation would turn a zero cotangent into inf * 0 = NaN).
   g = jnp.where(finite, calib(jnp.where(finite, u, 0.0)),
                 jax.lax.stop_gradient(calib(u)))
-  gain = g - _charge(price, tr.cost)
+  gain = g - _priced(price, tr.cost)
   # Guard inf - inf and inf / tau: an infinite gain ticks for sure.
   q = jnp.where(jnp.isposinf(gain), 1.0, jax.nn.sigmoid(jnp.where(jnp.isfinite(gain), gain, -1.0) / tau))
   q = jnp.where(jnp.isneginf(gain) | jnp.isnan(gain), 0.0, q)
@@ -115,9 +115,9 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
   return alive * (1 - q)
 
 
-def _charge(price, cost):
-  """The price of each tick: ``price * cost`` (f[T + 1]), or ``cost @ price`` for f[T + 1, K]."""
-  return price * cost if cost.ndim == 1 else cost @ price
+def _priced(price, cost):
+  """``price * cost`` for a scalar price; ``cost @ price`` (over the K kinds) for f[K]."""
+  return price * cost if jnp.ndim(price) == 0 else cost @ price
 
 
 def _check_price_shape(name, value, kinds):
@@ -178,8 +178,9 @@ class TuneResult(NamedTuple):
     calib: the calibration map (learnt if ``learn_calib``).
     mean_cost: f[] (f[K]) soft-rule mean cost at the end (last temperature).
     accuracy: f[] soft-rule mean of ``correct`` (NaN without it).
-    losses: f[S, num_steps] the objective before each step (NaN after a
-      stage stopped).
+    losses: f[S, num_steps] the objective after i steps of each stage (NaN
+      past where the stage stopped; the value after a stage's last allowed
+      step is not kept).
     steps: i32[S] optimiser steps each stage took.
     converged: bool[S] whether each stage met ``tol`` (``converged[-1]``: the
       result does).
@@ -192,10 +193,6 @@ class TuneResult(NamedTuple):
   losses: Array
   steps: Array
   converged: Array
-
-
-def _dot(a, b):
-  return a * b if jnp.ndim(b) == 0 else jnp.dot(a, b)
 
 
 def _budget_miss(cost, target):
@@ -211,7 +208,7 @@ def _objective_parts(params, traces, correct, *, tau, target, mu, penalty, min_t
   if correct is not None:
     acc = mean_value(traces, correct, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
   if mu is not None:
-    return -(acc - _dot(mu, cost)), (cost, acc)
+    return -(acc - _priced(mu, cost)), (cost, acc)
   gap = jnp.sum(_budget_miss(cost, target) ** 2)
   if correct is None:
     return gap, (cost, acc)
@@ -283,7 +280,7 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
 
   Default optimisers (``python -m sims.bench tune`` measures them): for a
   budget, Newton's method on the residual ``(mean_cost - target) / target``
-  in log price (:func:`jaxtick.newton.newton`; the soft mean cost is smooth
+  in log price (:func:`jaxtick.newton`; the soft mean cost is smooth
   and monotone in the price, so it takes a handful of steps where Adam takes
   hundreds); otherwise (``mu``, or learning the map) ``optax.lbfgs()``, which
   meets the gradient tolerance in tens of steps where ``optax.adam(0.05)``
@@ -308,7 +305,7 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
     optimizer: an optax transformation. Its ``update`` receives the extra
       arguments ``value``, ``grad`` and ``value_fn`` (as ``optax.lbfgs``
       wants) and, for a budget, ``residual`` and ``jacobian`` (as
-      :func:`jaxtick.newton.newton` wants).
+      :func:`jaxtick.newton` wants).
     progress: print one line per stage (steps, tolerance met, price, mean
       cost). Nothing is printed otherwise.
 
