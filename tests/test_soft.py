@@ -220,12 +220,17 @@ def test_two_prices_gradients_match_finite_differences():
     g = lambda x: soft.objective(soft.TuneParams(x, jt.Identity()), trs, None, tau=0.2,
                                  target=target, min_ticks=1)
     grad = jax.grad(g)(jnp.log(lam))
+    right = trs.output.astype(float)  # any per-tick values will do for a utility's gradient
+    h = lambda x: soft.objective(soft.TuneParams(x, jt.Identity()), trs, right, tau=0.2,
+                                 mu=jnp.array([0.01, 0.03]), min_ticks=1)
+    grad_mu = jax.grad(h)(jnp.log(lam))
     for j in range(2):
       e = jnp.zeros(2).at[j].set(1e-6)
       fd = (f(lam + e) - f(lam - e)) / 2e-6
       np.testing.assert_allclose(jac[:, j], fd, rtol=1e-6)
-      fd = (g(jnp.log(lam) + e) - g(jnp.log(lam) - e)) / 2e-6
-      assert float(grad[j]) == pytest.approx(float(fd), rel=1e-5, abs=1e-10)
+      for fun, gr in ((g, grad), (h, grad_mu)):
+        fd = (fun(jnp.log(lam) + e) - fun(jnp.log(lam) - e)) / 2e-6
+        assert float(gr[j]) == pytest.approx(float(fd), rel=1e-5, abs=1e-10)
 
 
 def test_tuner_meets_two_budgets_together():
