@@ -234,6 +234,12 @@ def objective(params: TuneParams, traces: Trace, correct: Array | None, *, tau,
 
 def _soft_cost_range(traces, min_ticks, calib):
   """Mean cost at price 0 and at price inf (the hard rule's extremes): f[] or f[K] each."""
+  hi, lo = _cost_range(traces, calib, min_ticks=min_ticks)
+  return np.asarray(hi), np.asarray(lo)
+
+
+@functools.partial(values.jit, static_argnames=("min_ticks",))
+def _cost_range(traces, calib, *, min_ticks):
   cost = traces.cost
   spent = jnp.concatenate([jnp.zeros(cost.shape[:1] + (1,) + cost.shape[2:], cost.dtype),
                            jnp.cumsum(cost, axis=1)[:, :-1]], axis=1)
@@ -243,7 +249,7 @@ def _soft_cost_range(traces, min_ticks, calib):
                         jnp.zeros_like(g[:, :1], bool)], axis=1)[:, :t + 1]
   stop0 = jnp.argmin(go, axis=1)
   at0 = jax.vmap(lambda s, i: s[i])(spent, stop0)
-  return np.asarray(jnp.mean(at0, axis=0)), np.asarray(jnp.mean(spent[:, min_ticks], axis=0))
+  return jnp.mean(at0, axis=0), jnp.mean(spent[:, min_ticks], axis=0)
 
 
 def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=None,
