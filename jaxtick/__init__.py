@@ -6,6 +6,7 @@ schedulers (price rule, budget rule, price search) for all of them.
 
 from jaxtick import agents, alloc, models, problems, rng, signals, soft, stats
 from jaxtick import fronts  # the module; jt.front is its function
+from jaxtick._newton import NewtonState, newton
 from jaxtick.api import Agent
 from jaxtick.calibrate import (Identity, Isotonic, Platt, fit_isotonic,
                                fit_platt)
@@ -27,7 +28,7 @@ __all__ = [
     "area", "front", "fronts", "matched_price", "mcnemar_at_cost", "pareto_indices",
     "pareto_mask", "plot", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "SubgradientTrace", "agents", "bisect_price",
-    "fit_isotonic", "fit_platt", "init_key", "models", "price_from_z", "price_cost", "problems", "rng", "run_budget",
+    "fit_isotonic", "fit_platt", "init_key", "models", "NewtonState", "newton", "price_from_z", "price_cost", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",
     "tick_key", "values",
 ]

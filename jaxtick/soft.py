@@ -14,6 +14,12 @@ tick (ties at ``g_t = 0`` aside).
 The relaxation needs the whole trajectory: :func:`trace` runs an episode for
 ``max_ticks`` ticks with the schedulers' keys and records what the rule reads,
 so memory is O(episodes x max_ticks) here, by request.
+
+Several prices at once. An agent whose ``cost`` returns f[K] (K cost kinds,
+e.g. tokens and seconds) is priced by a vector ``price`` f[K]: the rule ticks
+while ``calib(u_t) - price . c_t > 0`` (a dot product), mean costs are f[K],
+and :func:`tune_price` meets K mean-cost targets together. Scalar costs keep
+the scalar formulas (``price * c_t``) exactly.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxtick import _checks, values
+from jaxtick import _checks, _newton, values
 from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import init_key, tick_key
@@ -37,7 +43,8 @@ class Trace(NamedTuple):
 
   Attributes:
     uncertainty: f[T + 1] ``uncertainty`` after t ticks, t = 0..T.
-    cost: f[T + 1] ``cost`` of the next tick after t ticks.
+    cost: f[T + 1] (or f[T + 1, K] for K cost kinds) ``cost`` of the next
+      tick after t ticks.
     output: [T + 1, ...] ``output`` after t ticks.
   """
 
@@ -78,7 +85,7 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
 
   Args:
     tr: a :class:`Trace` (no batch axis; vmap for batches).
-    price: f[] the price lambda.
+    price: f[] the price lambda; f[K] when ``tr.cost`` is f[T + 1, K].
     tau: f[] > 0, the temperature; smaller is closer to the hard rule.
     min_ticks: static; ticks below it are always taken.
     calib: calibration map (its parameters may be differentiated).
@@ -88,6 +95,7 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
   """
   _checks.check_nonneg("price", price, allow_inf=True)
   _checks.check_positive("tau", tau)
+  _check_price_shape("price", price, tr.cost.shape[1:])
   num = tr.uncertainty.shape[0]
   _checks.check_ticks(min_ticks, num - 1)
   t = jnp.arange(num)
@@ -97,7 +105,7 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
   # observation would turn a zero cotangent into inf * 0 = NaN).
   g = jnp.where(finite, calib(jnp.where(finite, u, 0.0)),
                 jax.lax.stop_gradient(calib(u)))
-  gain = g - price * tr.cost
+  gain = g - _priced(price, tr.cost)
   # Guard inf - inf and inf / tau: an infinite gain ticks for sure.
   q = jnp.where(jnp.isposinf(gain), 1.0, jax.nn.sigmoid(jnp.where(jnp.isfinite(gain), gain, -1.0) / tau))
   q = jnp.where(jnp.isneginf(gain) | jnp.isnan(gain), 0.0, q)
@@ -107,10 +115,28 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
   return alive * (1 - q)
 
 
+def _priced(price, cost):
+  """``price * cost`` for a scalar price; ``cost @ price`` (over the K kinds) for f[K]."""
+  return price * cost if jnp.ndim(price) == 0 else cost @ price
+
+
+def _check_price_shape(name, value, kinds):
+  """``value`` must be f[] for scalar costs (``kinds == ()``) and f[K] for K kinds."""
+  if np.shape(value) != tuple(kinds):
+    what = "a scalar (the agent's cost is a scalar)" if not kinds else (
+        f"shape {tuple(kinds)} (one per cost kind)")
+    raise ValueError(f"{name} must be {what}, got shape {np.shape(value)}")
+
+
 def expected_cost(tr: Trace, stop_probs: Array) -> Array:
-  """Expected cost spent: ``sum_t P(stop at t) * (cost of the first t ticks)``."""
-  spent = jnp.concatenate([jnp.zeros(1, tr.cost.dtype), jnp.cumsum(tr.cost)[:-1]])
-  return jnp.sum(stop_probs * spent)
+  """Expected cost spent: ``sum_t P(stop at t) * (cost of the first t ticks)``.
+
+  Returns f[], or f[K] when ``tr.cost`` is f[T + 1, K].
+  """
+  spent = jnp.concatenate([jnp.zeros((1,) + tr.cost.shape[1:], tr.cost.dtype),
+                           jnp.cumsum(tr.cost, axis=0)[:-1]])
+  return jnp.sum(jnp.reshape(stop_probs, stop_probs.shape + (1,) * (spent.ndim - 1)) * spent,
+                 axis=0)
 
 
 def expected_value(stop_probs: Array, values: Array) -> Array:
@@ -123,10 +149,10 @@ def expected_value(stop_probs: Array, values: Array) -> Array:
 
 def mean_cost(traces: Trace, price, *, tau, min_ticks: int = 0,
               calib: CalibMap = Identity()) -> Array:
-  """Soft-rule mean cost over a batch of traces (leading axis N): f[]."""
+  """Soft-rule mean cost over a batch of traces (leading axis N): f[] (f[K] for K cost kinds)."""
   sp = jax.vmap(lambda t: stop_probabilities(t, price, tau=tau, min_ticks=min_ticks,
                                              calib=calib))(traces)
-  return jnp.mean(jax.vmap(expected_cost)(traces, sp))
+  return jnp.mean(jax.vmap(expected_cost)(traces, sp), axis=0)
 
 
 def mean_value(traces: Trace, values: Array, price, *, tau, min_ticks: int = 0,
@@ -138,21 +164,26 @@ def mean_value(traces: Trace, values: Array, price, *, tau, min_ticks: int = 0,
 
 
 class TuneParams(NamedTuple):
-  """What the tuner moves: ``log_price`` (price = exp) and the calibration map."""
+  """What the tuner moves: ``log_price`` (price = exp; f[] or f[K]) and the calibration map."""
 
   log_price: Array
   calib: CalibMap
 
 
 class TuneResult(NamedTuple):
-  """Outcome of :func:`tune_price`.
+  """Outcome of :func:`tune_price` (S temperature stages, K cost kinds).
 
   Attributes:
-    price: f[] the tuned price.
+    price: f[] (f[K]) the tuned price(s).
     calib: the calibration map (learnt if ``learn_calib``).
-    mean_cost: f[] soft-rule mean cost at the end (last temperature).
+    mean_cost: f[] (f[K]) soft-rule mean cost at the end (last temperature).
     accuracy: f[] soft-rule mean of ``correct`` (NaN without it).
-    losses: f[stages, num_steps] the objective along the way.
+    losses: f[S, num_steps] the objective after i steps of each stage (NaN
+      past where the stage stopped; the value after a stage's last allowed
+      step is not kept).
+    steps: i32[S] optimiser steps each stage took.
+    converged: bool[S] whether each stage met ``tol`` (``converged[-1]``: the
+      result does).
   """
 
   price: Array
@@ -160,6 +191,28 @@ class TuneResult(NamedTuple):
   mean_cost: Array
   accuracy: Array
   losses: Array
+  steps: Array
+  converged: Array
+
+
+def _budget_miss(cost, target):
+  """Relative miss of the target mean cost(s): ``(cost - target) / target``."""
+  return (cost - target) / target
+
+
+def _objective_parts(params, traces, correct, *, tau, target, mu, penalty, min_ticks):
+  """The objective and what it read: ``(loss, (mean_cost, accuracy))``."""
+  price = jnp.exp(params.log_price)
+  cost = mean_cost(traces, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
+  acc = jnp.asarray(jnp.nan, cost.dtype)
+  if correct is not None:
+    acc = mean_value(traces, correct, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
+  if mu is not None:
+    return -(acc - _priced(mu, cost)), (cost, acc)
+  gap = jnp.sum(_budget_miss(cost, target) ** 2)
+  if correct is None:
+    return gap, (cost, acc)
+  return -acc + penalty * gap, (cost, acc)
 
 
 def objective(params: TuneParams, traces: Trace, correct: Array | None, *, tau,
@@ -167,68 +220,100 @@ def objective(params: TuneParams, traces: Trace, correct: Array | None, *, tau,
               min_ticks: int = 0) -> Array:
   """The loss :func:`tune_price` minimises (differentiable in ``params``).
 
-  * ``target`` only: ``((mean_cost - target) / target) ** 2``.
-  * ``mu`` (with ``correct``): ``-(accuracy - mu * mean_cost)``.
-  * ``target`` and ``correct``: ``-accuracy + penalty * ((mean_cost - target) / target) ** 2``
+  With ``miss = sum_k ((mean_cost_k - target_k) / target_k) ** 2`` (one term
+  for scalar costs):
+
+  * ``target`` only: ``miss``.
+  * ``mu`` (with ``correct``): ``-(accuracy - mu . mean_cost)``.
+  * ``target`` and ``correct``: ``-accuracy + penalty * miss``
     (the most accurate rule at that mean cost; use it to learn the map).
   """
-  price = jnp.exp(params.log_price)
-  cost = mean_cost(traces, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
-  if mu is not None:
-    acc = mean_value(traces, correct, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
-    return -(acc - mu * cost)
-  gap = ((cost - target) / target) ** 2
-  if correct is None:
-    return gap
-  acc = mean_value(traces, correct, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
-  return -acc + penalty * gap
+  return _objective_parts(params, traces, correct, tau=tau, target=target, mu=mu,
+                          penalty=penalty, min_ticks=min_ticks)[0]
 
 
 def _soft_cost_range(traces, min_ticks, calib):
-  """Mean cost at price 0 and at price inf (the hard rule's extremes)."""
-  spent = jnp.concatenate([jnp.zeros(traces.cost.shape[:1] + (1,), traces.cost.dtype),
-                           jnp.cumsum(traces.cost, axis=1)[:, :-1]], axis=1)
-  t = traces.cost.shape[1] - 1
+  """Mean cost at price 0 and at price inf (the hard rule's extremes): f[] or f[K] each."""
+  hi, lo = _cost_range(traces, calib, min_ticks=min_ticks)
+  return np.asarray(hi), np.asarray(lo)
+
+
+@functools.partial(values.jit, static_argnames=("min_ticks",))
+def _cost_range(traces, calib, *, min_ticks):
+  cost = traces.cost
+  spent = jnp.concatenate([jnp.zeros(cost.shape[:1] + (1,) + cost.shape[2:], cost.dtype),
+                           jnp.cumsum(cost, axis=1)[:, :-1]], axis=1)
+  t = cost.shape[1] - 1
   g = calib(traces.uncertainty)
   go = jnp.concatenate([jnp.ones_like(g[:, :min_ticks], bool), g[:, min_ticks:t] > 0,
                         jnp.zeros_like(g[:, :1], bool)], axis=1)[:, :t + 1]
   stop0 = jnp.argmin(go, axis=1)
-  return (float(jnp.mean(jnp.take_along_axis(spent, stop0[:, None], 1))),
-          float(jnp.mean(spent[:, min_ticks])))
+  at0 = jax.vmap(lambda s, i: s[i])(spent, stop0)
+  return jnp.mean(at0, axis=0), jnp.mean(spent[:, min_ticks], axis=0)
 
 
 def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=None,
                correct: Array | None = None, price=1.0, calib: CalibMap = Identity(),
                learn_calib: bool = False, min_ticks: int = 0, num_steps: int = 100,
-               penalty: float = 100.0,
-               optimizer: optax.GradientTransformation | None = None) -> TuneResult:
-  """Tunes the price (and optionally the calibration map) of the soft rule by gradient.
+               penalty: float = 100.0, tol: float = 1e-4,
+               optimizer: optax.GradientTransformation | None = None,
+               progress: bool = False) -> TuneResult:
+  """Tunes the price(s) (and optionally the calibration map) of the soft rule by gradient.
 
   Reaches a target mean cost (``target``) or maximises accuracy minus
   ``mu`` times mean cost (``mu`` with ``correct``); with ``learn_calib`` the
   calibration map's parameters (e.g. :class:`jaxtick.Platt`'s ``a``, ``b``)
   are learnt jointly with the price (end to end through the soft rule). The
   price is optimised in log space (it stays > 0). ``tau`` may be a sequence
-  of temperatures, each run for ``num_steps`` warm-started from the last: a
-  large temperature first smooths the step function the hard rule's mean
-  cost is, a small one last brings the soft rule close to the hard rule.
+  of temperatures, each stage warm-started from the last: a large
+  temperature first smooths the step function the hard rule's mean cost is,
+  a small one last brings the soft rule close to the hard rule.
+
+  With K cost kinds (``traces.cost`` f[N, T + 1, K]) the price is f[K] and
+  ``target`` (or ``mu``) f[K]: the K prices are tuned together to meet the K
+  mean-cost targets at once.
+
+  Each stage is one compiled ``lax.while_loop`` of optimiser steps (one
+  program for every stage and every call with the same shapes), which stops
+  as soon as the tolerance is met or after ``num_steps`` steps:
+
+  * ``target`` only (a budget): every relative miss
+    ``|mean_cost_k - target_k| / target_k <= tol`` (soft rule, this stage's
+    temperature).
+  * otherwise (``mu``, or a budget with ``correct``): the Euclidean norm of
+    the objective's gradient in the tuned parameters (log prices and, if
+    learnt, the map's parameters) ``<= tol``.
+
+  Default optimisers (``python -m sims.bench tune`` measures them): for a
+  budget, Newton's method on the residual ``(mean_cost - target) / target``
+  in log price (:func:`jaxtick.newton`; the soft mean cost is smooth
+  and monotone in the price, so it takes a handful of steps where Adam takes
+  hundreds); otherwise (``mu``, or learning the map) ``optax.lbfgs()``, which
+  meets the gradient tolerance in tens of steps where ``optax.adam(0.05)``
+  has not after 300.
 
   Args:
-    traces: a batch of :func:`trace` (leading axis N).
+    traces: a batch of :func:`trace` (leading axis N; ``cost`` f[N, T + 1]
+      or f[N, T + 1, K]).
     tau: temperature(s) > 0.
-    target: target mean cost per episode (reachable: between the mean cost
-      at price inf and at price 0).
-    mu: utility weight: maximise ``accuracy - mu * mean_cost``.
+    target: target mean cost per episode, f[] (f[K]) (each reachable:
+      between the mean cost at price inf and at price 0).
+    mu: utility weight(s): maximise ``accuracy - mu . mean_cost``.
     correct: f[N, T + 1] whether the output after t ticks is right (needed
       with ``mu``, and to learn the map at a ``target``).
-    price: initial price > 0.
+    price: initial price(s) > 0 (a scalar is broadcast to the K kinds).
     calib: initial calibration map (a pytree of float leaves if learnt).
     learn_calib: also learn ``calib``'s parameters.
     min_ticks: static.
-    num_steps: optimiser steps per temperature.
+    num_steps: the most optimiser steps per temperature (static).
     penalty: weight of the budget term when ``target`` and ``correct`` are given.
-    optimizer: optax transformation (default: ``optax.lbfgs()`` for the price
-      alone, ``optax.adam(0.05)`` when the map is learnt).
+    tol: the tolerance above, > 0.
+    optimizer: an optax transformation. Its ``update`` receives the extra
+      arguments ``value``, ``grad`` and ``value_fn`` (as ``optax.lbfgs``
+      wants) and, for a budget, ``residual`` and ``jacobian`` (as
+      :func:`jaxtick.newton` wants).
+    progress: print one line per stage (steps, tolerance met, price, mean
+      cost). Nothing is printed otherwise.
 
   Returns:
     A :class:`TuneResult`.
@@ -239,58 +324,75 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
     raise ValueError("tau must be a temperature or a non-empty sequence of them")
   for t in taus:
     _checks.check_positive("tau", t)
+  cost = traces.cost
+  if cost.ndim not in (2, 3):
+    raise ValueError("traces.cost must be f[N, T + 1] or f[N, T + 1, K] (a batch of "
+                     f"soft.trace), got shape {cost.shape}")
+  kinds = cost.shape[2:]
   _checks.check_positive("price", price)
+  if np.shape(price) not in ((), kinds):
+    _check_price_shape("price", price, kinds)
   if (target is None) == (mu is None):
     raise ValueError("give exactly one of target (a mean cost) or mu (a utility weight)")
   if mu is not None and correct is None:
     raise ValueError("mu (accuracy - mu * cost) needs correct, f[N, T + 1]")
   if learn_calib and correct is None:
     raise ValueError("learning the calibration map needs correct, f[N, T + 1]")
-  if correct is not None and jnp.shape(correct) != jnp.shape(traces.cost):
-    raise ValueError(f"correct must have the traces' shape {jnp.shape(traces.cost)}, "
-                     f"got {jnp.shape(correct)}")
-  _checks.check_ticks(min_ticks, traces.cost.shape[1] - 1)
+  if correct is not None and np.shape(correct) != cost.shape[:2]:
+    raise ValueError(f"correct must have shape {cost.shape[:2]} (episodes, ticks + 1), "
+                     f"got {np.shape(correct)}")
+  if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+    raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+  _checks.check_positive("tol", tol)
+  _checks.check_ticks(min_ticks, cost.shape[1] - 1)
+  if mu is not None:
+    _check_price_shape("mu", mu, kinds)
+    _checks.check_nonneg("mu", mu)
   if target is not None:
+    _check_price_shape("target", target, kinds)
     _checks.check_positive("target", target)
     hi, lo = _soft_cost_range(traces, min_ticks, calib)
-    if not lo - 1e-9 <= float(target) <= hi + 1e-9:
-      raise ValueError(f"target mean cost {float(target)!r} is not reachable: the rule "
-                       f"spends between {lo!r} (price inf) and {hi!r} (price 0)")
-  dtype = traces.cost.dtype
+    tg = np.asarray(target, float)
+    if not np.all((lo - 1e-9 <= tg) & (tg <= hi + 1e-9)):
+      raise ValueError(f"target mean cost {tg.tolist()!r} is not reachable: the rule "
+                       f"spends between {lo.tolist()!r} (price inf) and {hi.tolist()!r} "
+                       "(price 0)")
+  dtype = cost.dtype
   correct = None if correct is None else jnp.asarray(correct, dtype)
-  from_state = optimizer is None and not learn_calib  # L-BFGS keeps value and grad
+  budget = target is not None and correct is None
   if optimizer is None:
-    optimizer = _ADAM if learn_calib else _LBFGS
-  params = TuneParams(jnp.log(jnp.asarray(price, dtype)),
-                      jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), calib))
-  losses = []
-  for t in taus:
-    params, loss = _tune_stage(params, traces, correct, jnp.asarray(t, dtype),
-                               target=None if target is None else jnp.asarray(target, dtype),
-                               mu=None if mu is None else jnp.asarray(mu, dtype),
-                               penalty=penalty, min_ticks=min_ticks,
-                               num_steps=num_steps, optimizer=optimizer,
-                               learn_calib=learn_calib, from_state=from_state)
-    losses.append(loss)
-  price = jnp.exp(params.log_price)
-  kw = dict(tau=taus[-1], min_ticks=min_ticks, calib=params.calib)
-  acc = (mean_value(traces, correct, price, **kw) if correct is not None
-         else jnp.asarray(jnp.nan, dtype))
-  return TuneResult(price, params.calib, mean_cost(traces, price, **kw), acc,
-                    jnp.stack(losses))
+    optimizer = _NEWTON if budget else _LBFGS
+  calib = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), calib)
+  log_price = jnp.log(jnp.broadcast_to(jnp.asarray(price, dtype), kinds))
+  x = TuneParams(log_price, calib) if learn_calib else log_price
+  as_array = lambda v: None if v is None else jnp.asarray(v, dtype)
+  stages = []
+  for i, t in enumerate(taus):
+    x, stage = _tune_jit(x, calib, traces, correct, jnp.asarray(t, dtype), as_array(target),
+                         as_array(mu), jnp.asarray(tol, dtype), penalty=penalty,
+                         min_ticks=min_ticks, num_steps=num_steps, optimizer=optimizer,
+                         learn_calib=learn_calib, budget=budget)
+    stages.append(stage)
+    if progress:
+      print(_progress_line(i, len(taus), t, stage, x, target, tol), flush=True)
+  params = x if learn_calib else TuneParams(x, calib)
+  last = stages[-1]
+  stack = lambda name: jnp.stack([getattr(s, name) for s in stages])
+  return TuneResult(jnp.exp(params.log_price), params.calib, last.mean_cost,
+                    last.accuracy, stack("losses"), stack("steps"), stack("converged"))
 
 
 def _check_tune_args(traces, *, target, mu, num_steps, penalty):
   """:func:`tune_price`'s episodes and scalars, checked before anything is computed."""
   shape = np.shape(getattr(traces, "cost", None))
-  if not isinstance(traces, Trace) or len(shape) != 2:
+  if not isinstance(traces, Trace) or len(shape) not in (2, 3):
     raise ValueError(f"traces must be a batch of trace(...) results (a Trace with cost "
-                     f"f[N, T + 1]; vmap trace over the episodes), got cost shape {shape}")
+                     f"f[N, T + 1] or f[N, T + 1, K]; vmap trace over the episodes), "
+                     f"got cost shape {shape}")
   if shape[0] == 0:
     raise ValueError("traces must hold at least one episode, got 0 (an empty batch)")
   for name, v in (("mu", mu), ("target", target)):
-    if v is not None:
-      _checks.check_scalar(name, v)
+    if v is not None:  # f[] or f[K]: the shape is checked against the cost kinds below
       _checks.check_nonneg(name, v)
   if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
     raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
@@ -298,40 +400,90 @@ def _check_tune_args(traces, *, target, mu, num_steps, penalty):
   _checks.check_nonneg("penalty", penalty)
 
 
+def _progress_line(i, num, tau, stage, x, target, tol) -> str:
+  log_price = x.log_price if isinstance(x, TuneParams) else x
+  fmt = lambda v: np.array2string(np.asarray(v), precision=6) if np.ndim(v) else f"{float(v):.6g}"
+  line = (f"tune_price stage {i + 1}/{num} (tau {float(tau):g}): {int(stage.steps)} steps, "
+          f"tolerance {tol:g} {'met' if bool(stage.converged) else 'NOT met'}; "
+          f"price {fmt(np.exp(np.asarray(log_price)))}, mean cost {fmt(stage.mean_cost)}")
+  if target is not None:
+    miss = 100 * (np.asarray(stage.mean_cost) - np.asarray(target)) / np.asarray(target)
+    line += f" (target {fmt(target)}, miss {fmt(miss)} %)"
+  if not np.isnan(np.asarray(stage.accuracy)):
+    line += f", accuracy {float(stage.accuracy):.6g}"
+  return line
+
+
+_NEWTON = _newton.newton()
 _LBFGS = optax.lbfgs()
-_ADAM = optax.adam(0.05)
 
 
-def _tune_stage(params, traces, correct, tau, *, target, mu, penalty, min_ticks,
-                num_steps, optimizer, learn_calib, from_state):
-  return _tune_jit(params, traces, correct, tau, target, mu, penalty=penalty,
-                   min_ticks=min_ticks, num_steps=num_steps, optimizer=optimizer,
-                   learn_calib=learn_calib, from_state=from_state)
+class _Stage(NamedTuple):
+  """One temperature's loop: its losses f[num_steps], steps i32[], converged bool[],
+  and the mean cost and accuracy at the parameters it returns."""
+
+  losses: Array
+  steps: Array
+  converged: Array
+  mean_cost: Array
+  accuracy: Array
 
 
-def _tune_impl(params, traces, correct, tau, target, mu, *, penalty, min_ticks,
-               num_steps, optimizer, learn_calib, from_state):
-  def loss(p):
-    if not learn_calib:
-      p = p._replace(calib=jax.lax.stop_gradient(p.calib))
-    return objective(p, traces, correct, tau=tau, target=target, mu=mu,
-                     penalty=penalty, min_ticks=min_ticks)
+def _tune_impl(x, calib, traces, correct, tau, target, mu, tol, *, penalty, min_ticks,
+               num_steps, optimizer, learn_calib, budget):
+  optimizer = optax.with_extra_args_support(optimizer)
+  params_of = (lambda v: v) if learn_calib else (lambda v: TuneParams(v, calib))
 
-  if from_state:
-    value_and_grad = optax.value_and_grad_from_state(loss)
+  def loss_aux(v):
+    return _objective_parts(params_of(v), traces, correct, tau=tau, target=target, mu=mu,
+                            penalty=penalty, min_ticks=min_ticks)
+
+  def value_fn(v, residual=None, jacobian=None):  # a line search hands it the extra args
+    del residual, jacobian
+    return loss_aux(v)[0]
+
+  if budget:
+    def residual(v):  # the relative misses, f[] or f[K]
+      cost = loss_aux(v)[1][0]
+      r = _budget_miss(cost, target)
+      return r, (r, cost)
+
+    def evaluate(v):
+      jac, (r, cost) = jax.jacfwd(residual, has_aux=True)(v)
+      value = jnp.sum(r ** 2)
+      grad = 2 * jnp.tensordot(r, jac, axes=r.ndim)
+      extra = dict(value=value, grad=grad, value_fn=value_fn, residual=r, jacobian=jac)
+      return value, grad, jnp.max(jnp.abs(r)) <= tol, (cost, jnp.asarray(jnp.nan, cost.dtype)), extra
   else:
-    value_and_grad = lambda p, state: jax.value_and_grad(loss)(p)
+    def evaluate(v):
+      (value, aux), grad = jax.value_and_grad(loss_aux, has_aux=True)(v)
+      norm = jnp.sqrt(sum(jnp.sum(g ** 2) for g in jax.tree_util.tree_leaves(grad)))
+      met = norm <= tol
+      return value, grad, met, aux, dict(value=value, grad=grad, value_fn=value_fn)
 
-  def step(carry, _):
-    p, st = carry
-    value, grad = value_and_grad(p, state=st)
-    upd, st = optimizer.update(grad, st, p, value=value, grad=grad, value_fn=loss)
-    return (optax.apply_updates(p, upd), st), value
+  dtype = tau.dtype
 
-  (params, _), values = jax.lax.scan(step, (params, optimizer.init(params)), None,
-                                     length=num_steps)
-  return params, values
+  def cond(c):
+    return ~c[4].converged & (c[2] <= num_steps)
+
+  def body(c):
+    v, state, i, _, st = c
+    value, grad, met, (cost, acc), extra = evaluate(v)
+    go = ~met & (i < num_steps)
+    upd, state = optimizer.update(grad, state, v, **extra)
+    new = optax.apply_updates(v, upd)
+    v = jax.tree_util.tree_map(lambda a, b: jnp.where(go, a, b), new, v)
+    st = _Stage(st.losses.at[i].set(value, mode="drop"), st.steps + go.astype(jnp.int32),
+                met, cost, acc)
+    return v, state, i + 1, None, st
+
+  cost0 = jnp.zeros(traces.cost.shape[2:], dtype)
+  st = _Stage(jnp.full((num_steps,), jnp.nan, dtype), jnp.zeros((), jnp.int32),
+              jnp.zeros((), bool), cost0, jnp.asarray(jnp.nan, dtype))
+  v, _, _, _, st = jax.lax.while_loop(
+      cond, body, (x, optimizer.init(x), jnp.zeros((), jnp.int32), None, st))
+  return v, st
 
 
 _tune_jit = values.jit(_tune_impl, static_argnames=(
-    "penalty", "min_ticks", "num_steps", "optimizer", "learn_calib", "from_state"))
+    "penalty", "min_ticks", "num_steps", "optimizer", "learn_calib", "budget"))

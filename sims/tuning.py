@@ -1,7 +1,9 @@
 """Price search three ways at one target budget (shared by E3 and E4).
 
-* tuned: :func:`jaxtick.soft.tune_price` on the soft rule (optax L-BFGS on
-  log lambda, temperatures annealed), from one trace per episode;
+* tuned: :func:`jaxtick.soft.tune_price` on the soft rule (its default:
+  Newton's method on log lambda, each temperature stopping at a relative miss
+  of 1e-4 or after ``TUNE_STEPS`` steps; temperatures annealed), from one
+  trace per episode;
 * bisection: :func:`jaxtick.bisect_price` on the hard rule's mean cost
   (:func:`jaxtick.run_price_batch` at each step);
 * subgradient: :func:`jaxtick.subgradient_price` on the same mean cost.
@@ -45,10 +47,12 @@ def compare(agent, problems, keys, labels, *, targets, max_ticks: int,
   n = keys.shape[0]
   trace = jax.jit(jax.vmap(lambda p, k: jt.soft.trace(agent, p, k, max_ticks=max_ticks)))
 
-  def tuned(target):
+  def tune(target):
     tr = trace(problems, keys)
     return jt.soft.tune_price(tr, tau=TAUS, target=target, min_ticks=min_ticks,
-                              num_steps=TUNE_STEPS).price
+                              num_steps=TUNE_STEPS)
+
+  tuned = lambda target: tune(target).price
 
   run_cost = lambda lam: jt.run_price_batch(
       agent, problems, keys, lam, max_ticks=max_ticks, min_ticks=min_ticks).cost.mean()
@@ -73,6 +77,9 @@ def compare(agent, problems, keys, labels, *, targets, max_ticks: int,
       cost = float(fr.mean_cost[i])
       r.update(hard_mean_cost=cost, miss=(cost - target) / target,
                accuracy=report.proportion(int(fr.correct[i]), n))
+    res = tune(jnp.float32(target))
+    rows["tuned"].update(steps=[int(k) for k in res.steps],
+                         converged=bool(res.converged[-1]))
     rows["tuned"]["soft_mean_cost"] = float(jt.soft.mean_cost(
         trace(problems, keys), rows["tuned"]["price"], tau=TAUS[-1], min_ticks=min_ticks))
     out.append({"target_mean_cost": target, "methods": rows,
@@ -88,7 +95,7 @@ def render(t: dict) -> list[str]:
   lines = [f"Price search ({t['episodes']} episodes): lambda found, the hard rule's mean "
            "cost there (relative miss of the target), accuracy, wall-clock (first call "
            "incl. compile / compiled)",
-           f"  tuned: soft rule, optax L-BFGS on log lambda, tau {t['taus']} x "
+           f"  tuned: soft rule, Newton on log lambda, tau {t['taus']} x at most "
            f"{t['tuner_steps_per_tau']} steps; bisection: {t['bisection_iters']} halvings; "
            f"subgradient: {t['subgradient_steps']} steps of {report.g4(t['subgradient_step_size'])}"]
   for tg in t["targets"]:
@@ -98,6 +105,9 @@ def render(t: dict) -> list[str]:
                  f"(lambda {report.g4(st['price_hi'])}) -- no price lands between")
     for name, r in tg["methods"].items():
       extra = (f"; soft-rule mean cost {report.g4(r['soft_mean_cost'])}" if "soft_mean_cost" in r else "")
+      if "steps" in r:
+        extra += (f"; steps per tau {r['steps']}, tolerance "
+                  f"{'met' if r['converged'] else 'NOT met'}")
       lines.append(f"    {name:<11} lambda {report.g4(r['price'])}: mean cost {report.g4(r['hard_mean_cost'])} "
                    f"({100 * r['miss']:+.3f}%), accuracy "
                    f"{report.format_proportion(r['accuracy'])}; "

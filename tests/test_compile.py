@@ -196,6 +196,25 @@ def test_soft_trace_and_tune_compile_once():
   assert t.new() <= 1  # 0 if this process compiled it before
   np.testing.assert_allclose(tr[1].cost, 3 * tr[0].cost)
   t = Traces(jt.soft._tune_impl)
-  for target in (4.0, 5.0):
-    jt.soft.tune_price(tr[0], tau=0.1, target=target, num_steps=5)
+  jt.soft.tune_price(tr[0], tau=0.1, target=4.0, num_steps=5)
   assert t.new() <= 1  # 0 if this process compiled it before
+  jt.soft.tune_price(tr[0], tau=(0.2, 0.1), target=5.0, num_steps=5)  # every stage: one program
+  assert t.new() == 0
+
+
+def test_vector_price_tune_compiles_once():
+  """Two cost kinds (tokens, seconds): a repeat tune with other targets traces 0 times."""
+  from toy_agents import two_cost_agent
+  n = 64
+  problems = jnp.stack([jax.random.uniform(jax.random.key(0), (n,), minval=-0.6, maxval=0.6),
+                        jax.random.uniform(jax.random.key(1), (n,), minval=0.2, maxval=2.0)], 1)
+  keys = jax.random.split(jax.random.key(2), n)
+  agent = two_cost_agent()
+  tr = jax.vmap(lambda p, k: jt.soft.trace(agent, p, k, max_ticks=16))(problems, keys)
+  t = Traces(jt.soft._tune_impl)
+  first = jt.soft.tune_price(tr, tau=0.1, target=[5.0, 5.0], min_ticks=1, num_steps=5)
+  assert t.new() <= 1  # 0 if this process compiled it before
+  again = jt.soft.tune_price(tr, tau=(0.1, 0.05), target=[4.0, 4.5], min_ticks=1, num_steps=5)
+  assert t.new() == 0
+  assert first.price.shape == again.price.shape == (2,)
+  assert not np.allclose(first.price, again.price)  # the new targets were used

@@ -8,7 +8,7 @@ import pytest
 
 import jaxtick as jt
 from jaxtick import soft
-from toy_agents import gaussian_agent
+from toy_agents import gaussian_agent, two_cost_agent
 
 T = 24
 
@@ -177,3 +177,131 @@ def test_tuner_bad_input():
     soft.tune_price(trs, tau=0.1, target=5.0, mu=0.1, correct=correct)
   with pytest.raises(ValueError, match="needs correct"):
     soft.tune_price(trs, tau=0.1, mu=0.1)
+
+
+# -- several prices at once ---------------------------------------------------------
+
+
+def _two_cost_traces(n, seed=0):
+  mu = jax.random.uniform(jax.random.key(seed), (n,), minval=-0.6, maxval=0.6)
+  sec = jax.random.uniform(jax.random.key(seed + 1), (n,), minval=0.2, maxval=2.0)
+  keys = jax.random.split(jax.random.key(seed + 2), n)
+  agent = two_cost_agent()
+  return jax.vmap(lambda p, k: soft.trace(agent, p, k, max_ticks=T))(jnp.stack([mu, sec], 1), keys)
+
+
+def test_two_prices_small_tau_is_the_hard_rule():
+  with jax.enable_x64(True):
+    trs = _two_cost_traces(80, seed=1)
+    assert trs.cost.shape == (80, T + 1, 2)
+    lam = jnp.array([0.3, 0.25])
+    sp = jax.vmap(lambda t: soft.stop_probabilities(t, lam, tau=1e-9, min_ticks=1))(trs)
+    # The hard rule by hand: the first t >= 1 with u_t - lam . c_t <= 0, else T.
+    u, c = np.asarray(trs.uncertainty), np.asarray(trs.cost)
+    stop_here = u - c @ np.asarray(lam) <= 0
+    stop_here[:, 0] = False
+    stop_here[:, T] = True
+    ticks = np.argmax(stop_here, axis=1)
+    np.testing.assert_array_equal(np.argmax(np.asarray(sp), 1), ticks)
+    spent = np.array([c[i, :t].sum(0) for i, t in enumerate(ticks)])  # [N, 2]
+    np.testing.assert_allclose(jax.vmap(soft.expected_cost)(trs, sp), spent, atol=1e-6)
+    np.testing.assert_allclose(soft.mean_cost(trs, lam, tau=1e-9, min_ticks=1), spent.mean(0),
+                               atol=1e-6)
+
+
+def test_two_prices_gradients_match_finite_differences():
+  with jax.enable_x64(True):
+    trs = _two_cost_traces(150, seed=2)
+    f = lambda lam: soft.mean_cost(trs, lam, tau=0.2, min_ticks=1)
+    lam = jnp.array([0.4, 0.3])
+    jac = jax.jacobian(f)(lam)
+    assert jac.shape == (2, 2) and (np.asarray(jac) < 0).all()  # either price spends less of both
+    target = jnp.array([6.0, 5.0])
+    g = lambda x: soft.objective(soft.TuneParams(x, jt.Identity()), trs, None, tau=0.2,
+                                 target=target, min_ticks=1)
+    grad = jax.grad(g)(jnp.log(lam))
+    right = trs.output.astype(float)  # any per-tick values will do for a utility's gradient
+    h = lambda x: soft.objective(soft.TuneParams(x, jt.Identity()), trs, right, tau=0.2,
+                                 mu=jnp.array([0.01, 0.03]), min_ticks=1)
+    grad_mu = jax.grad(h)(jnp.log(lam))
+    for j in range(2):
+      e = jnp.zeros(2).at[j].set(1e-6)
+      fd = (f(lam + e) - f(lam - e)) / 2e-6
+      np.testing.assert_allclose(jac[:, j], fd, rtol=1e-6)
+      for fun, gr in ((g, grad), (h, grad_mu)):
+        fd = (fun(jnp.log(lam) + e) - fun(jnp.log(lam) - e)) / 2e-6
+        assert float(gr[j]) == pytest.approx(float(fd), rel=1e-5, abs=1e-10)
+
+
+def test_tuner_meets_two_budgets_together():
+  trs = _two_cost_traces(400, seed=3)
+  known = jnp.array([0.45, 0.2])  # the answer: the targets are its mean costs
+  taus = (0.1, 0.03, 0.01)
+  target = soft.mean_cost(trs, known, tau=taus[-1], min_ticks=1)
+  res = soft.tune_price(trs, tau=taus, target=target, min_ticks=1)
+  assert res.price.shape == (2,) and res.mean_cost.shape == (2,)
+  assert bool(res.converged[-1])
+  cost = soft.mean_cost(trs, res.price, tau=taus[-1], min_ticks=1)  # independent check
+  np.testing.assert_array_less(np.abs(np.asarray(cost) / np.asarray(target) - 1), 0.01)
+  np.testing.assert_allclose(res.price, known, rtol=0.02)
+  # One price alone cannot: the best single price misses one of the two budgets.
+  one = soft.tune_price(soft.Trace(trs.uncertainty, trs.cost[..., 0], trs.output), tau=taus,
+                        target=float(target[0]), min_ticks=1)
+  sec = soft.mean_cost(trs, jnp.array([float(one.price), 0.0]), tau=taus[-1], min_ticks=1)[1]
+  assert abs(float(sec) / float(target[1]) - 1) > 0.05
+
+
+def test_one_cost_kind_as_a_vector_is_the_scalar_tuner():
+  _, _, _, trs, _ = _traces(200, seed=6)
+  vec = soft.Trace(trs.uncertainty, trs.cost[..., None], trs.output)
+  a = soft.tune_price(trs, tau=(0.1, 0.01), target=7.0, min_ticks=1)
+  b = soft.tune_price(vec, tau=(0.1, 0.01), target=[7.0], min_ticks=1)
+  assert b.price.shape == (1,)
+  np.testing.assert_allclose(b.price[0], a.price, rtol=1e-5)
+  np.testing.assert_array_equal(a.steps, b.steps)
+
+
+def test_tuner_stops_at_its_tolerance_and_reports_it(capsys):
+  _, _, _, trs, _ = _traces(200, seed=7)
+  res = soft.tune_price(trs, tau=(0.1, 0.03), target=7.0, min_ticks=1, tol=1e-3)
+  assert capsys.readouterr().out == ""  # silent unless asked
+  assert res.steps.shape == (2,) and res.converged.tolist() == [True, True]
+  for s, losses in zip(np.asarray(res.steps), np.asarray(res.losses)):
+    assert 0 < s < 100  # stopped early
+    assert np.isfinite(losses[:s + 1]).all() and np.isnan(losses[s + 1:]).all()
+    assert np.sqrt(losses[s]) <= 1e-3 < np.sqrt(losses[s - 1])  # the miss met tol there, not before
+  # A repeat at the met price takes no step; too few steps do not meet a tight tol.
+  again = soft.tune_price(trs, tau=0.03, target=7.0, min_ticks=1, tol=1e-3, price=res.price)
+  assert int(again.steps[0]) == 0 and bool(again.converged[0])
+  short = soft.tune_price(trs, tau=0.03, target=7.0, min_ticks=1, tol=1e-9, num_steps=1,
+                          price=5.0)
+  assert int(short.steps[0]) == 1 and not bool(short.converged[0])
+  soft.tune_price(trs, tau=(0.1, 0.03), target=7.0, min_ticks=1, progress=True)
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == 2 and lines[1].startswith("tune_price stage 2/2 (tau 0.03)")
+  assert "met" in lines[1] and "target 7" in lines[1]
+
+
+@pytest.mark.parametrize("opt", [optax.lbfgs(), optax.adam(0.05)])
+def test_tuner_other_optimisers_still_reach_the_target(opt):
+  _, _, _, trs, _ = _traces(200, seed=8)
+  res = soft.tune_price(trs, tau=(0.1, 0.03), target=6.0, min_ticks=1, optimizer=opt,
+                        tol=1e-3)
+  assert abs(float(res.mean_cost) / 6.0 - 1) <= 1e-3 or not bool(res.converged[-1])
+  assert abs(float(res.mean_cost) / 6.0 - 1) <= 0.01
+
+
+def test_two_prices_bad_input():
+  trs = _two_cost_traces(30)
+  with pytest.raises(ValueError, match=r"target must be shape \(2,\)"):
+    soft.tune_price(trs, tau=0.1, target=5.0, min_ticks=1)
+  with pytest.raises(ValueError, match="price must be"):
+    soft.stop_probabilities(jax.tree_util.tree_map(lambda x: x[0], trs), 0.5, tau=0.1)
+  with pytest.raises(ValueError, match="price must be a scalar"):
+    soft.mean_cost(_traces(20)[3], jnp.ones(2), tau=0.1)
+  with pytest.raises(ValueError, match="not reachable"):
+    soft.tune_price(trs, tau=0.1, target=[5.0, 1e3], min_ticks=1)
+  with pytest.raises(ValueError, match="tol"):
+    soft.tune_price(trs, tau=0.1, target=[5.0, 5.0], min_ticks=1, tol=0.0)
+  with pytest.raises(ValueError, match="num_steps"):
+    soft.tune_price(trs, tau=0.1, target=[5.0, 5.0], min_ticks=1, num_steps=0)
