@@ -86,6 +86,30 @@ def test_bisected_allocation_is_the_lp_optimum_and_meets_the_budget(seed, per_in
     assert lp - 1.0 / acc.shape[0] - 2e-5 <= acc_int <= lp + 2e-5
 
 
+def test_a_budget_that_does_not_bind_reports_the_price_0_allocation_and_its_cost():
+  """Above what the price 0 spends, the allocation is the price-0 one (each instance's most
+  accurate level, the cheapest of equals) at its own cost, not the target: dearer levels
+  that are no more accurate are never bought. The issue's smallest case first."""
+  acc = np.array([[.5, 1, 1], [.2, .6, .9]], np.float32)
+  al = lg.allocate(acc, np.array([1, 2, 3], np.float32), 2.9)
+  assert float(al.mean_cost) == pytest.approx(2.5, rel=1e-6)
+  assert float(al.mean_acc) == pytest.approx(0.95, rel=1e-6)
+  for seed, per_instance in ((6, False), (7, True)):
+    acc, cost = _instances(seed, 200, per_instance=per_instance)
+    acc[:, -1] = acc.max(axis=1)  # the dearest level ties the best: never worth buying
+    c = np.broadcast_to(cost, acc.shape)
+    best = acc.max(axis=1, keepdims=True)
+    cheapest_best = np.argmax(acc >= best, axis=1)  # the price-0 action, ties to the cheapest
+    at_zero = np.take_along_axis(c, cheapest_best[:, None], 1).mean()
+    _, hi = lg.cost_range(acc, cost)
+    assert at_zero < hi
+    for b in (at_zero + 0.5 * (hi - at_zero), hi):
+      al = lg.allocate(acc, cost, b)
+      assert float(al.mean_cost) == pytest.approx(at_zero, rel=1e-5)
+      assert float(al.mean_acc) == pytest.approx(best.mean(), abs=2e-6)
+      assert float(al.mean_acc) == pytest.approx(linprog_value(acc, cost, b), abs=2e-5)
+
+
 def test_mean_cost_is_non_increasing_in_price():
   for seed in range(5):
     acc, cost = _instances(10 + seed, 300, per_instance=seed % 2 == 1)

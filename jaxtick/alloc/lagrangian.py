@@ -47,7 +47,8 @@ class Allocation(NamedTuple):
     weight: f[N] probability of taking ``alt`` instead of ``action`` (the
       tie split; non-zero only for instances whose action changes across the
       bracket, fractional for at most one of them).
-    mean_cost: f[] expected mean cost (meets the target).
+    mean_cost: f[] expected mean cost (the target where it binds; below it
+      where even the price 0 spends less).
     mean_acc: f[] expected mean accuracy.
     lo: f[] the bracket's lower end.
   """
@@ -115,7 +116,9 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
 
   Returns:
     An :class:`Allocation`. If ``target`` exceeds what the price 0 spends,
-    the budget does not bind and the allocation is the price-0 one.
+    the budget does not bind: the allocation is the price-0 one (each
+    instance's most accurate level, the cheapest of equals) and ``mean_cost``
+    is what it spends, below ``target``.
 
   Compiled once per (shapes, ``num_iters``): ``acc``, ``cost`` and
   ``target`` are traced.
@@ -168,6 +171,11 @@ def _allocate(acc, cost, target, num_iters):
   near = u >= jnp.max(u, axis=1, keepdims=True) - tol
   action = jnp.argmax(near, axis=1)
   alt = acc.shape[1] - 1 - jnp.argmax(near[:, ::-1], axis=1)
+  # A dearer tied level is worth buying only if it is more accurate: at a binding
+  # price it is (equal utility, higher cost), but when the budget does not bind the
+  # price is ~0 and the tie is between equally accurate levels; the allocation is
+  # then the price-0 one, at its own (lower) cost.
+  alt = jnp.where(_take(acc, alt) - _take(acc, action) > tol, alt, action)
   base = _take(c, action)
   extra = _take(c, alt) - base                  # > 0 only where the action changes
   slack = jnp.maximum(target * n - jnp.sum(base), 0.0)
