@@ -181,7 +181,17 @@ def _summary(m):
   return out
 
 
-def render(m: dict) -> str:
+def _takeaway(m: dict, what: str) -> str:
+  """The line that closes a section: the router against the statics of *this* section."""
+  win, lose, n, d = _summary(m)[("probe_avg_costs", "tokens")]
+  return (f"Takeaway ({what}): the router with the probe and average costs is ahead of {win} "
+          f"and behind {lose} of {n} static strategies at matched tokens (95% intervals), mean "
+          f"difference {report.g4(d)}. Specification (Latency and Token-Aware Test-Time "
+          "Compute): the adaptive router ahead of static strategies, average costs close "
+          "to oracle costs.")
+
+
+def render(m: dict, label: str = "main") -> str:
   lines = [f"queries {m['queries']} {m['split']}; {len(m['strategies'])} strategies; "
            f"PRM oracle {m['oracle']}; cost model {m['cost_model']}"]
   lines.append("static strategies on test (acc, tokens, latency s):")
@@ -204,17 +214,11 @@ def render(m: dict) -> str:
   for i, ll in enumerate(m["lam_l"]):
     if i % 4 == 0 or i == len(m["lam_l"]) - 1:
       lines.append(f"  lam_L={report.g4(ll)}: " + ", ".join(f"{k} {report.g4(v[i])}" for k, v in m["family_share_vs_lam_l"].items()))
+  lines.append(_takeaway(m, "example-log replay" if label == "replay" else "main pool"))
   if "replay" in m:
     lines.append("replay of the example log (plug-in tables from the logged samples; "
                  "the log's one feature is the difficulty level):")
-    lines.append(render(m["replay"]))
-  else:
-    win, lose, n, d = _summary(m)[("probe_avg_costs", "tokens")]
-    lines.append(f"Takeaway: the router with the probe and average costs is ahead of {win} and behind "
-                 f"{lose} of {n} static strategies at matched tokens (95% intervals), mean "
-                 f"difference {report.g4(d)}. Specification (Latency and Token-Aware Test-Time "
-                 "Compute): the adaptive router ahead of static strategies, average costs close "
-                 "to oracle costs.")
+    lines.append(render(m["replay"], label="replay"))
   return "\n".join(lines)
 
 
