@@ -324,10 +324,7 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
     raise ValueError("tau must be a temperature or a non-empty sequence of them")
   for t in taus:
     _checks.check_positive("tau", t)
-  cost = traces.cost
-  if cost.ndim not in (2, 3):
-    raise ValueError("traces.cost must be f[N, T + 1] or f[N, T + 1, K] (a batch of "
-                     f"soft.trace), got shape {cost.shape}")
+  cost = traces.cost  # f[N, T + 1] or f[N, T + 1, K]: checked by _check_tune_args
   kinds = cost.shape[2:]
   _checks.check_positive("price", price)
   if np.shape(price) not in ((), kinds):
@@ -341,13 +338,10 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
   if correct is not None and np.shape(correct) != cost.shape[:2]:
     raise ValueError(f"correct must have shape {cost.shape[:2]} (episodes, ticks + 1), "
                      f"got {np.shape(correct)}")
-  if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-    raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
   _checks.check_positive("tol", tol)
   _checks.check_ticks(min_ticks, cost.shape[1] - 1)
   if mu is not None:
-    _check_price_shape("mu", mu, kinds)
-    _checks.check_nonneg("mu", mu)
+    _check_price_shape("mu", mu, kinds)  # (NaN and < 0: _check_tune_args)
   if target is not None:
     _check_price_shape("target", target, kinds)
     _checks.check_positive("target", target)
@@ -394,7 +388,7 @@ def _check_tune_args(traces, *, target, mu, num_steps, penalty):
   for name, v in (("mu", mu), ("target", target)):
     if v is not None:  # f[] or f[K]: the shape is checked against the cost kinds below
       _checks.check_nonneg(name, v)
-  if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
+  if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
     raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
   _checks.check_scalar("penalty", penalty)
   _checks.check_nonneg("penalty", penalty)
