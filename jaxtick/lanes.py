@@ -115,3 +115,8 @@ def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
   lanes, acc = advance(lanes, acc, 0)
   _, out = retire(lanes, out)
   return out, acc
+
+
+def put(tree, idx, rows):
+  """``tree`` with rows ``idx`` replaced by ``rows`` (an index ``>=`` the size is dropped)."""
+  return jax.tree_util.tree_map(lambda x, y: x.at[idx].set(y, mode="drop"), tree, rows)

@@ -17,7 +17,8 @@ from jaxtick.agents.sequential import (GapTestState, SPRTState, gap_test,
                                         sprt, wald_asn, wald_error_bounds,
                                         wald_oc, wald_thresholds)
 from jaxtick.agents._mcts import Environment, MctsState, mcts, root_visits
-from jaxtick.agents._sampler import SamplerState, output_correct, sampler
+from jaxtick.agents._sampler import (SamplerState, answer_entropy, majority_vote,
+                                      output_correct, sampler)
 
 __all__ = ["CoinState", "coin"]
 __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
@@ -26,4 +27,4 @@ __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
 __all__ += ["Environment", "MctsState", "mcts", "root_visits"]
 __all__ += ["GapTestState", "SPRTState", "gap_test", "sprt", "wald_asn",
             "wald_error_bounds", "wald_oc", "wald_thresholds"]
-__all__ += ["SamplerState", "output_correct", "sampler"]
+__all__ += ["SamplerState", "answer_entropy", "majority_vote", "output_correct", "sampler"]

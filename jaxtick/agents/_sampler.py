@@ -8,11 +8,14 @@ far``, under the pools' key contract (so the tick key is not used, and the
 agent sees the same responses as :func:`jaxtick.alloc.allocate`).
 
 * ``uncertainty``: ``signal="reward"``: ``1 - best reward so far`` (1 before
-  any response); ``signal="entropy"``: entropy (nats) of the answers so far
-  (``log A`` before any response).
+  any response); ``signal="entropy"``: :func:`answer_entropy` of the answers
+  so far (``log A`` before any response).
 * ``output``: ``"best"``: the answer of the highest-reward response (earliest
-  among ties); ``"majority"``: the most frequent answer (earliest seen among
-  ties). :func:`output_correct` says whether it is correct.
+  among ties); ``"majority"``: :func:`majority_vote`, the most frequent answer
+  (earliest seen among ties). :func:`output_correct` says whether it is correct.
+* signals for the allocation rules, read from the state (:class:`SamplerState`):
+  best reward, mean reward (``sum_reward / n``), answer counts and their
+  entropy, samples so far ``n``, the last response's tokens.
 * ``cost``: 1 per response, or (``cost="tokens"``) the mean tokens of the
   responses so far (``initial_tokens`` before the first).
 
@@ -40,6 +43,8 @@ class SamplerState(NamedTuple):
     query: i32[] the query index.
     n: i32[] responses drawn.
     tokens: f32[] tokens used.
+    last_tokens: f32[] tokens of the latest response (0 before any).
+    sum_reward: f32[] sum of the rewards (mean reward = sum_reward / n).
     best_reward: f32[] highest reward (-inf before any response).
     best_answer: i32[] answer of that response (-1 before any).
     best_correct: bool[] that response is correct.
@@ -53,6 +58,8 @@ class SamplerState(NamedTuple):
   query: Array
   n: Array
   tokens: Array
+  last_tokens: Array
+  sum_reward: Array
   best_reward: Array
   best_answer: Array
   best_correct: Array
@@ -63,19 +70,54 @@ class SamplerState(NamedTuple):
   limit: Array
 
 
-def _majority(state):
-  top = jnp.max(state.counts)
-  fs = jnp.where((state.counts == top) & (state.counts > 0), state.first_seen,
+def majority_vote(state: SamplerState) -> tuple[Array, Array]:
+  """The majority answer and whether it is correct (any leading batch axes).
+
+  The most frequent answer; among ties, the one seen first. The one majority
+  vote of the LLM half: the sampler's output and the bandit's
+  ``majority_correct`` both read it.
+
+  Returns:
+    ``(answer i32[...], correct bool[...])``: answer -1 and wrong before any
+    response.
+  """
+  counts = state.counts
+  top = jnp.max(counts, axis=-1, keepdims=True)
+  fs = jnp.where((counts == top) & (counts > 0), state.first_seen,
                  jnp.iinfo(jnp.int32).max)
-  a = jnp.argmin(fs)
-  return jnp.where(state.n > 0, a, -1).astype(jnp.int32), state.first_correct[a] & (state.n > 0)
+  a = jnp.argmin(fs, axis=-1)
+  right = jnp.take_along_axis(state.first_correct, a[..., None], axis=-1)[..., 0]
+  return jnp.where(state.n > 0, a, -1).astype(jnp.int32), right & (state.n > 0)
+
+
+def answer_entropy(counts: Array, n: Array) -> Array:
+  """Entropy (nats) of answer counts: ``(n log n - sum_a c_a log c_a) / n``.
+
+  The one entropy of answer counts of the LLM half (the sampler's entropy
+  signal, the bandit's entropy rule). The sum runs over the sorted counts in
+  a fixed order, so equal multisets of counts give bit-equal entropies.
+
+  Args:
+    counts: i32[..., A] responses per answer id.
+    n: i32[...] responses in all (>= the counts' sum; 0 gives 0).
+
+  Returns:
+    f32[...] entropy in nats.
+  """
+  c = jnp.sort(counts, axis=-1).astype(jnp.float32)
+  nf = jnp.maximum(n, 1).astype(jnp.float32)
+  clogc = jnp.where(c > 0, c * jnp.log(jnp.maximum(c, 1.0)), 0.0)
+  acc = jnp.zeros_like(nf)
+  for a in range(c.shape[-1]):   # a fixed summation order
+    acc = acc + clogc[..., a]
+  return (nf * jnp.log(nf) - acc) / nf
 
 
 def output_correct(state: SamplerState, output: str = "best") -> Array:
   """bool[]: the agent's output (``"best"`` or ``"majority"``) is correct."""
   if output not in ("best", "majority"):
     raise ValueError(f"output must be 'best' or 'majority', got {output!r}")
-  return state.best_correct if output == "best" else _majority(state)[1]
+  return state.best_correct if output == "best" else majority_vote(state)[1]
 
 
 def sampler(pool, *, oracle: pools.RewardOracle = pools.GROUND_TRUTH,
@@ -156,6 +198,7 @@ def _init(limit, num_answers, query, key):
   z = jnp.zeros((), jnp.int32)
   return SamplerState(
       query=jnp.asarray(query, jnp.int32), n=z, tokens=jnp.zeros((), jnp.float32),
+      last_tokens=jnp.zeros((), jnp.float32), sum_reward=jnp.zeros((), jnp.float32),
       best_reward=jnp.full((), -jnp.inf, jnp.float32), best_answer=z - 1,
       best_correct=jnp.zeros((), bool), covered=jnp.zeros((), bool),
       counts=jnp.zeros(num_answers, jnp.int32),
@@ -174,6 +217,8 @@ def _tick(draw, s, key):
   new = hit & (s.counts == 0)
   return s._replace(
       n=s.n + valid.astype(jnp.int32), tokens=s.tokens + jnp.where(valid, t, 0.0),
+      last_tokens=jnp.where(valid, t, 0.0).astype(jnp.float32),
+      sum_reward=s.sum_reward + jnp.where(valid, r, 0.0),
       best_reward=jnp.where(improve, r, s.best_reward),
       best_answer=jnp.where(improve, a, s.best_answer),
       best_correct=jnp.where(improve, c, s.best_correct),
@@ -191,9 +236,7 @@ def _uncertainty_reward(s):
 
 
 def _uncertainty_entropy(s):
-  nf = jnp.maximum(s.n, 1).astype(jnp.float32)
-  p = s.counts / nf
-  h = -jnp.sum(jnp.where(s.counts > 0, p * jnp.log(jnp.where(s.counts > 0, p, 1.0)), 0.0))
+  h = answer_entropy(s.counts, s.n)
   return _exhausted_zero(s, jnp.where(s.n > 0, h, jnp.log(float(s.counts.shape[0]))))
 
 
@@ -202,7 +245,7 @@ def _output_best(s):
 
 
 def _output_majority(s):
-  return _majority(s)[0]
+  return majority_vote(s)[0]
 
 
 def _exhausted_inf(s, c):

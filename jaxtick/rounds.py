@@ -1,0 +1,352 @@
+"""The round-based budget rule (seed 002): a pool of agents, a global budget, rounds.
+
+Each round a *selection rule* reads the pool's states and names the agents that
+tick: every agent still *active* (its gain clears the price: the rule's
+``active``), or, with ``fraction``, the ``ceil(fraction * |active|)`` active
+agents of highest ``priority`` (ties: fewer ticks first, then lower index).
+Each selected agent ticks ``k`` times (never past its ``max_ticks``). The
+ticks are paid in agent-index order, an agent's ``k`` ticks in a row; the
+first tick whose cost would overdraw the budget ``B`` is not delivered and ends
+the run, so the spent budget never exceeds ``B``. The run also ends after a
+round that delivered nothing, left no agent active, or spent ``B`` exactly.
+A tick's cost is ``charge(state before, state after)`` (default: the agent's
+``cost`` before the tick), known once the tick is drawn.
+
+Elimination, UCB, Gap, Entropy and uniform allocation of LLM samples
+(:func:`jaxtick.alloc.allocate`) are selection rules over sampler agents.
+
+Budget sweeps from one pass. The selection never reads the budget, so the run
+at a budget ``b`` delivers a prefix of the ticks the run at a larger budget
+delivers, in the same order: it stops at the first tick the larger run pays
+past ``b`` (or at the end of the round that spends ``b`` exactly). An array of
+budgets is therefore read off one run at the largest: each budget's per-agent
+ticks, costs and ``record`` are written when that budget stops. (For
+elimination this is every agent ticking until it leaves the active set or
+reaches a common per-agent cap: the rounds completed, plus a prefix of the
+last round.) Equal, budget for budget, to separate runs.
+
+Keys: agent ``x``'s ``init`` gets ``init_key(keys[x])`` and its t-th tick
+``tick_key(keys[x], t)`` (:mod:`jaxtick.schedule`'s contract), however the pool
+is batched. An agent that ignores its keys (the sampler draws by its own
+contract) costs nothing for them: the unused keys are compiled away.
+
+Implementation: rounds run in a ``lax.while_loop`` inside one program, compiled
+once per (agent kind, selection rule kind, ``k``, ``fraction`` given or not,
+number of budgets given or not, shapes); the agents' data, the budgets and
+``fraction`` are traced. As agents leave the active set the loop moves to a
+smaller *window* of lanes (``Q, Q/8, Q/64, ...`` down to 1024) holding the
+still-active agents in index order (:func:`jaxtick.lanes.take`,
+:func:`jaxtick.lanes.put`), so a round costs O(active agents), not O(Q).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxtick import _checks, values
+from jaxtick import lanes as _lanes
+from jaxtick.api import Agent, Array, PRNGKey, Problem, State
+from jaxtick.schedule import init_key, tick_key
+
+MIN_WINDOW = 1024
+WINDOW_SHRINK = 8
+
+
+class Selection(NamedTuple):
+  """A selection rule's verdict on the pool (arrays over the agents).
+
+  Attributes:
+    active: bool[Q] the agent is still in the pool (its gain clears the price).
+    priority: f[Q] its rank for a top-``fraction`` rule (higher first;
+      ``None`` when the rule serves every active agent).
+  """
+
+  active: Array
+  priority: Array | None = None
+
+
+class RoundsResult(NamedTuple):
+  """Outcome of :func:`run_rounds`. With an array of S budgets, fields marked
+  [S] gain that leading axis.
+
+  Attributes:
+    state: the pool's final states (leading axis Q), at the largest budget.
+    ticks: i32[S, Q] ticks each agent received.
+    cost: [S, Q] budget each agent used (the budget's dtype).
+    spent: [S] budget spent in all (never above the budget).
+    rounds: i32[S] rounds run.
+    record: ``record(state)`` of each agent at each budget's stop ([S, Q, ...]).
+  """
+
+  state: State
+  ticks: Array
+  cost: Array
+  spent: Array
+  rounds: Array
+  record: Any
+
+
+class Static(NamedTuple):
+  """The static options of one compiled rounds program (hashable)."""
+
+  k: int
+  ranked: bool          # a top-fraction rule
+  cost_cap: int | None  # integer costs clipped to this, sums saturating there
+  windows: tuple
+
+
+def windows(q: int) -> tuple:
+  """Window sizes ``q, q/8, q/64, ...`` down to :data:`MIN_WINDOW` (without repeats)."""
+  ws = [q]
+  while ws[-1] > MIN_WINDOW:
+    ws.append(max(ws[-1] // WINDOW_SHRINK, MIN_WINDOW))
+  return tuple(dict.fromkeys(ws))
+
+
+def run_rounds(agent: Agent, problems: Problem, keys: PRNGKey, budget,
+               rule: Callable[[State, Array, Array], Selection], *, max_ticks,
+               k: int = 1, fraction=None, charge=None, record=None) -> RoundsResult:
+  """Runs the round-based budget rule over a pool of Q agents (module docstring).
+
+  Args:
+    agent: the Tick agent (every pool member of this kind).
+    problems: stacked pytree of Q instances (leading axis Q).
+    keys: Q PRNG keys.
+    budget: the total budget B >= 0 (scalar), or an array [S] of budgets read
+      off one run (every field but ``state`` gains the axis S). An int budget
+      takes int costs (``charge`` must return ints), a float budget floats.
+    rule: ``rule(states, ticks i32[Q], delivered i32[]) -> Selection`` -- the
+      selection rule (``delivered``: ticks delivered so far in all). Pass a
+      value (a module-level function, data bound with
+      ``jax.tree_util.Partial``) so that repeated calls share a program.
+    max_ticks: per-agent tick cap, an int or int array [Q] (>= 0).
+    k: ticks per selected agent per round (>= 1).
+    fraction: ``None`` (serve every active agent) or the share in (0, 1] of
+      the active agents served per round, by ``priority``.
+    charge: ``charge(before, after) -> cost`` of one agent's tick, or ``None``
+      (``agent.cost(before)``).
+    record: ``record(state) -> pytree`` of per-agent values kept for each
+      budget, or ``None`` (nothing).
+
+  Returns:
+    A :class:`RoundsResult`.
+  """
+  q = _checks.check_batch(problems, keys)
+  _checks.check_callable("rule", rule)
+  for name, fn in (("charge", charge), ("record", record)):
+    if fn is not None:
+      _checks.check_callable(name, fn)
+  if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+    raise ValueError(f"k must be an int >= 1, got {k!r}")
+  if fraction is not None:
+    _checks.check_scalar("fraction", fraction)
+    if not 0 < float(fraction) <= 1:
+      raise ValueError(f"fraction must be None or lie in (0, 1], got {fraction!r}")
+  b = np.asarray(budget)
+  if b.ndim > 1 or b.dtype.kind not in "iuf" or np.isnan(b).any() or (b < 0).any():
+    raise ValueError(f"budget must be a number >= 0 or a 1-d array of them, got {budget!r}")
+  caps = np.broadcast_to(np.asarray(max_ticks), (q,))
+  if caps.dtype.kind not in "iu" or (caps < 0).any():
+    raise ValueError(f"max_ticks must be an int >= 0 or an int array [{q}] of them, "
+                     f"got {max_ticks!r}")
+  _checks.check_agent(agent, problems, keys, batched=True)
+  dtype = jnp.int32 if b.dtype.kind in "iu" else jnp.result_type(float)
+  size = values.bucket(q)
+  problems, keys = values.pad_rows((problems, keys), size)
+  caps = jnp.where(jnp.arange(size) < q, values.pad_rows(jnp.asarray(caps, jnp.int32), size), 0)
+  st = Static(int(k), fraction is not None, None, windows(size))
+  frac = jnp.asarray(1.0 if fraction is None else fraction, jnp.float32)
+  charge = Partial(_cost_before, agent.cost) if charge is None else charge
+  record = Partial(_nothing) if record is None else record
+  res = _run_rounds(st, agent, problems, keys, caps, jnp.atleast_1d(jnp.asarray(b, dtype)),
+                    frac, rule, charge, record)
+  cut = lambda x: x[..., :q]
+  res = res._replace(state=jax.tree_util.tree_map(lambda x: x[:q], res.state),
+                     ticks=cut(res.ticks), cost=cut(res.cost),
+                     record=jax.tree_util.tree_map(cut, res.record))
+  if b.ndim == 0:
+    res = res._replace(**{f: jax.tree_util.tree_map(lambda x: x[0], getattr(res, f))
+                          for f in ("ticks", "cost", "spent", "rounds", "record")})
+  return res
+
+
+Partial = jax.tree_util.Partial
+
+
+def _cost_before(cost, before, after):
+  del after
+  return cost(before)
+
+
+def _nothing(state):
+  del state
+  return ()
+
+
+@values.jit
+def _run_rounds(st, agent, problems, keys, caps, budgets, fraction, rule, charge,
+                record) -> RoundsResult:
+  """The compiled rule over padded agents (caps 0 on padding) at budgets [S]."""
+  return rounds(st, agent, problems, keys, caps, budgets, fraction, rule, charge, record)
+
+
+class _Pool(NamedTuple):
+  """The agents in a window of lanes (leading axis W)."""
+
+  state: State
+  key: PRNGKey
+  ep: Array      # i32[W] agent index (Q: an empty lane)
+  cap: Array     # i32[W] per-agent tick cap (0 on an empty lane)
+  ticks: Array   # i32[W]
+  cost: Array    # [W] budget used
+  act: Array     # bool[W] active and below its cap
+  pri: Array     # f[W] priority (ranked rules)
+
+
+class _Glob(NamedTuple):
+  spent: Array       # the largest budget's run
+  delivered: Array
+  rounds: Array
+  stopped: Array     # bool[S]
+  s_spent: Array     # [S] each budget's spent when it stopped
+  s_rounds: Array    # i32[S]
+
+
+def _sat_cumsum(c, cap):
+  """Cumulative sum that saturates at ``cap`` (no int32 overflow)."""
+  return jax.lax.associative_scan(lambda a, b: jnp.minimum(a + b, cap), c)
+
+
+def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, charge,
+           record) -> RoundsResult:
+  """The round-based rule, traceable (no checks, no padding): fields carry the axis S.
+
+  ``caps`` i32[Q] (an agent with cap 0 never ticks), ``budgets`` [S] (int32:
+  int costs, clipped to ``st.cost_cap`` when set; float: float costs).
+  """
+  q, s_n, k = caps.shape[0], budgets.shape[0], st.k
+  dtype = budgets.dtype
+  bmax = jnp.max(budgets)
+  z = jnp.zeros(q, jnp.int32)
+
+  def verdict(state, ticks, cap, delivered):
+    sel = rule(state, ticks, delivered)
+    pri = jnp.zeros(ticks.shape, jnp.float32) if sel.priority is None else sel.priority
+    return sel.active & (ticks < cap), pri
+
+  def summary(state, ticks, cost):
+    return ticks, cost, jax.vmap(record)(state)
+
+  state = jax.vmap(agent.init)(problems, jax.vmap(init_key)(keys))
+  act, pri = verdict(state, z, caps, jnp.zeros((), jnp.int32))
+  full = _Pool(state, keys, jnp.arange(q, dtype=jnp.int32), caps, z,
+               jnp.zeros(q, dtype), act, pri)
+  zs = jnp.zeros(s_n, dtype)
+  glob = _Glob(jnp.zeros((), dtype), jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32),
+               budgets <= 0, zs, jnp.zeros(s_n, jnp.int32))
+  many = s_n > 1
+  recs = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (s_n,) + x.shape),
+                                summary(state, full.ticks, full.cost)) if many else None
+
+  def one_round(carry):
+    ln, glob, recs = carry
+    w = ln.ep.shape[0]
+    if st.ranked:
+      pr = jnp.where(ln.act, ln.pri, -jnp.inf)
+      pr = jnp.where(pr == 0, 0.0, pr)   # -0.0 -> 0.0: the sort orders -0.0 first
+      order = jnp.lexsort((ln.ep, ln.ticks, -pr))
+      rank = jnp.zeros(w, jnp.int32).at[order].set(jnp.arange(w, dtype=jnp.int32))
+      m = jnp.maximum(jnp.ceil(fraction * jnp.sum(ln.act).astype(jnp.float32)), 1.0)
+      sel = ln.act & (rank < m.astype(jnp.int32))
+    else:
+      sel = ln.act
+    j = ln.ticks[:, None] + jnp.arange(k, dtype=jnp.int32)[None, :]
+    avail = sel[:, None] & (j < ln.cap[:, None])
+    seq, costs = [ln.state], []
+    for i in range(k):   # static: an agent's k ticks, in order (drawn, then paid)
+      nxt = jax.vmap(agent.tick)(seq[-1], jax.vmap(tick_key)(ln.key, ln.ticks + i))
+      costs.append(jax.vmap(charge)(seq[-1], nxt).astype(dtype))
+      seq.append(nxt)
+    c = jnp.where(avail, jnp.stack(costs, axis=1), jnp.zeros((), dtype))
+    if st.cost_cap is not None:
+      c = jnp.minimum(c, st.cost_cap)
+      csum = _sat_cumsum(c.reshape(-1), st.cost_cap).reshape(w, k)
+    else:
+      csum = jnp.cumsum(c.reshape(-1)).reshape(w, k)
+    deliver = avail & (csum <= bmax - glob.spent)
+    got = jnp.sum(deliver, axis=1, dtype=jnp.int32)
+    paid = jnp.sum(jnp.where(deliver, c, jnp.zeros((), dtype)), axis=1)
+    state = seq[0]
+    for i in range(1, k + 1):
+      state = _lanes.select(got >= i, seq[i], state)
+    ticks, cost = ln.ticks + got, ln.cost + paid
+    total = jnp.sum(got)
+    delivered = glob.delivered + total
+    act, pri = verdict(state, ticks, ln.cap, delivered)
+    spent = glob.spent + jnp.sum(paid)
+    common = (total == 0) | ~jnp.any(act)   # ends every budget still running
+    # each budget still running: does it stop in this round, and where?
+    d_s = deliver[None] if s_n == 1 else (
+        avail[None] & (csum[None] <= (budgets - glob.spent)[:, None, None]))
+    over = jnp.any(avail[None] & ~d_s, axis=(1, 2))
+    stop = ~glob.stopped & (over | common | (spent >= budgets))
+    paid_s = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=(1, 2))
+    glob = _Glob(spent, delivered, glob.rounds + 1, glob.stopped | stop,
+                 jnp.where(stop, glob.spent + paid_s, glob.s_spent),
+                 jnp.where(stop, glob.rounds + 1, glob.s_rounds))
+    if many:
+      def write(recs):
+        got_s = jnp.sum(d_s, axis=2, dtype=jnp.int32)                # [S, W]
+        cand = [summary(x, ln.ticks, ln.cost) for x in seq]          # k + 1 of [W]
+        cand = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *cand)  # [k + 1, W]
+        pick = jax.tree_util.tree_map(
+            lambda x: x[got_s, jnp.arange(w)[None, :]], cand)        # [S, W, ...]
+        paid_l = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=2)
+        pick = (ln.ticks[None] + got_s, ln.cost[None] + paid_l, pick[2])
+        dest = jnp.where(stop[:, None] & (ln.ep < q)[None], ln.ep[None], q)
+        rows = jnp.arange(s_n)[:, None]
+        return jax.tree_util.tree_map(
+            lambda r, v: r.at[rows, dest].set(v, mode="drop"), recs, pick)
+      recs = jax.lax.cond(jnp.any(stop), write, lambda r: r, recs)
+    return ln._replace(state=state, ticks=ticks, cost=cost, act=act, pri=pri), glob, recs
+
+  ws = st.windows
+  for lvl, w in enumerate(ws):
+    nxt_w = ws[lvl + 1] if lvl + 1 < len(ws) else 0
+    if w == q:
+      ln, idx = full, None
+    else:
+      idx = jnp.nonzero(full.act, size=w, fill_value=q)[0].astype(jnp.int32)
+      ln = _lanes.take(full, jnp.minimum(idx, q - 1))
+      empty = idx >= q
+      ln = ln._replace(ep=jnp.where(empty, q, idx), cap=jnp.where(empty, 0, ln.cap),
+                       act=ln.act & ~empty)
+    if many:   # a budget still running starts this level from the pool as it is
+      now = summary(full.state, full.ticks, full.cost)
+      recs = jax.tree_util.tree_map(
+          lambda r, x: jnp.where(_bcast(glob.stopped, r), r, x[None]), recs, now)
+
+    def cond(c, nxt_w=nxt_w):
+      ln, glob, _ = c
+      return ~jnp.all(glob.stopped) & (jnp.sum(ln.act) > nxt_w)
+
+    ln, glob, recs = jax.lax.while_loop(cond, one_round, (ln, glob, recs))
+    full = ln if idx is None else _lanes.put(full, idx, ln)
+  final = summary(full.state, full.ticks, full.cost)
+  if many:
+    out = jax.tree_util.tree_map(
+        lambda r, x: jnp.where(_bcast(glob.stopped, r), r, x[None]), recs, final)
+  else:
+    out = jax.tree_util.tree_map(lambda x: x[None], final)
+  spent = jnp.where(glob.stopped, glob.s_spent, glob.spent)
+  rounds_run = jnp.where(glob.stopped, glob.s_rounds, glob.rounds)
+  return RoundsResult(full.state, out[0], out[1], spent, rounds_run, out[2])
+
+
+def _bcast(mask, like):
+  return mask.reshape(mask.shape + (1,) * (like.ndim - 1))

@@ -1,0 +1,110 @@
+"""The round-based budget rule: `allocate` on it equals the frozen reference, query for query.
+
+tests/_bandit_reference.py is `jaxtick.alloc.bandit` as it was before it became a thin
+call of :func:`jaxtick.run_rounds` over sampler agents; both draw the same responses
+(the pools' key contract), so every field must agree exactly (rewards to 1e-6: the
+sigmoid may round 1 ulp apart in two compiled programs).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import _bandit_reference as reference
+import jaxtick as jt
+from jaxtick.agents import sampler
+from jaxtick.alloc import bandit
+from jaxtick.problems import logs, pools
+
+FIELDS = ("samples", "cost", "covered", "best_correct", "majority_correct",
+          "best_reward", "eliminated", "exhausted", "spent", "rounds")
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(q, seed):
+  return pools.query_pool(jax.random.key(seed), q)
+
+
+def _same(got, want, label):
+  for f in FIELDS:
+    a, b = np.asarray(getattr(got, f)), np.asarray(getattr(want, f))
+    if f == "best_reward":
+      np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=f"{label} {f}")
+    else:
+      np.testing.assert_array_equal(a, b, err_msg=f"{label} {f}")
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("cost", ["samples", "tokens"])
+def test_allocate_equals_the_reference_for_every_rule_and_budget(k, cost):
+  q, cap = 90, 24
+  pool, oracle = _pool(q, 11), pools.prm_oracle(0.1)
+  unit = 1 if cost == "samples" else 480
+  # 0, cut inside a round, binding, and more than the caps can use
+  budgets = [0, 5 * q * unit + 1, 11 * q * unit, 40 * q * unit]
+  for rule in bandit.RULES:
+    kw = dict(rule=rule, k=k, gamma=0.96, oracle=oracle, cost=cost, max_samples=cap,
+              select_fraction=0.4, exploration=0.7)
+    for b in budgets:
+      _same(bandit.allocate(pool, b, **kw), reference.allocate(pool, b, **kw),
+            f"{rule} k={k} {cost} B={b}")
+
+
+def test_allocate_equals_the_reference_on_a_replay_pool_and_the_ground_truth():
+  q, n = 70, 9
+  rng = np.random.default_rng(3)
+  correct = rng.random((q, n)) < 0.25
+  log = logs.SampleLog(correct=correct,
+                       reward=np.where(correct, 0.9, rng.random((q, n)) * 0.95),
+                       answer=np.where(correct, 0, rng.integers(1, 5, (q, n))),
+                       tokens=rng.integers(0, 40, (q, n)).astype(float),  # 0 costs too
+                       count=rng.integers(0, n + 1, q))
+  rp = logs.replay_pool(log)
+  for rule in bandit.RULES:
+    for k, cost in ((1, "samples"), (3, "tokens")):
+      for b in (0, 100, 257, 10 ** 6):
+        kw = dict(rule=rule, k=k, gamma=0.85, cost=cost)
+        _same(bandit.allocate(rp, b, **kw), reference.allocate(rp, b, **kw),
+              f"replay {rule} k={k} {cost} B={b}")
+  pool = _pool(80, 12)   # ground truth, no cap
+  for rule in bandit.RULES:
+    _same(bandit.allocate(pool, 9 * 80, rule=rule), reference.allocate(pool, 9 * 80, rule=rule),
+          f"ground truth {rule}")
+
+
+@pytest.mark.parametrize("cost", ["samples", "tokens"])
+def test_budget_sweep_from_one_pass_equals_single_budget_runs(cost):
+  q = 120
+  pool, oracle = _pool(q, 13), pools.prm_oracle(0.05)
+  unit = 1 if cost == "samples" else 450
+  budgets = np.array([7 * q, 0, 2 * q + 3, 7 * q, 30 * q, q // 2]) * unit
+  for rule, k in (("elimination", 1), ("uniform", 2), ("entropy", 1), ("ucb", 3)):
+    kw = dict(rule=rule, k=k, gamma=0.97, oracle=oracle, cost=cost, max_samples=20)
+    sweep = bandit.allocate(pool, budgets, **kw)
+    for i, b in enumerate(budgets):
+      one = reference.allocate(pool, int(b), **kw)   # a separate run per budget
+      _same(jax.tree_util.tree_map(lambda x: x[i], sweep), one, f"{rule} B={b}")
+
+
+def test_run_rounds_top_fraction_and_price_rules_on_a_toy_pool():
+  # A hand-checkable pool: agent x's signal is x; the rule keeps agents with signal
+  # > 1 (the price 1 clears) and serves the top half by signal each round.
+  agent = sampler(_pool(6, 0))
+  def rule(states, ticks, delivered):
+    del ticks, delivered
+    sig = states.query.astype(jnp.float32)
+    return jt.Selection(active=sig > 1.0, priority=sig)
+  res = jt.run_rounds(agent, jnp.arange(6), jax.random.split(jax.random.key(0), 6),
+                      np.array([0, 3, 7, 100]), rule, max_ticks=3, fraction=0.5)
+  # active: agents 2..5 (4 of them); each round serves ceil(4 / 2) = 2 of highest
+  # signal, paid in index order: rounds serve 4, 5 three times (B = 3 stops at 5's
+  # second tick); with 4 and 5 capped at 3, ceil(2 / 2) = 1 agent a round: 3 three
+  # times (B = 7 stops at its second), then 2 three times: 12 ticks in all.
+  want = {0: [0, 0, 0, 0, 0, 0], 3: [0, 0, 0, 0, 2, 1], 7: [0, 0, 0, 1, 3, 3],
+          100: [0, 0, 3, 3, 3, 3]}
+  for i, b in enumerate((0, 3, 7, 100)):
+    np.testing.assert_array_equal(np.asarray(res.ticks)[i], want[b], err_msg=str(b))
+  np.testing.assert_array_equal(np.asarray(res.spent), [0, 3, 7, 12])
