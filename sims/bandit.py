@@ -4,8 +4,8 @@ A synthetic MATH-500-like pool (jaxtick.problems.query_pool, default
 mixture: an assumption, not fitted to a model's log) is served by uniform
 allocation and the four exploration rules of jaxtick.alloc.bandit, every
 configuration on the same responses (the key contract). Reported: coverage
-and best-of-N accuracy over a dense sweep of average budgets per query (one
-vmapped program per rule family) for the ground-truth oracle and the noisy PRM
+and best-of-N accuracy over a dense sweep of average budgets per query (every
+budget read off one run per rule: the round-based rule's budget sweep) for the ground-truth oracle and the noisy PRM
 oracle at corruption 0, 5, 10, 15%; the efficiency ratio at uniform budgets 8,
 16, 32; samples per difficulty level at budget 32; K and gamma sweeps; Entropy
 vs Elimination on a hard subset mixing solvable and unsolvable queries; the

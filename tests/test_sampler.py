@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
-from jaxtick.agents import output_correct, sampler
+from jaxtick.agents import answer_entropy as agents_entropy
+from jaxtick.agents import majority_vote, output_correct, sampler
 from jaxtick.problems import logs, pools
 
 
@@ -79,3 +80,43 @@ def test_entropy_signal_and_bad_arguments():
                   (dict(cost="x"), "cost")]:
     with pytest.raises(ValueError, match=msg):
       sampler(pool, **kw)
+
+
+def test_front_of_the_sampler_equals_run_price_batch_at_each_price():
+  # The sampler's price sweep goes through jt.front: entropy signal, majority
+  # output, token cost, a PRM oracle; every price equals the batch runner's.
+  q = 48
+  pool = pools.query_pool(jax.random.key(8), q)
+  agent = sampler(pool, oracle=pools.prm_oracle(0.1), signal="entropy", output="majority",
+                  cost="tokens", initial_tokens=400.0)
+  keys = jax.random.split(jax.random.key(1), q)
+  prices = np.array([0.0005, 0.002, 0.004, 0.01], np.float32)
+  fr = jt.front(agent, jnp.arange(q), keys, prices, max_ticks=10, episodes=True)
+  for j, p in enumerate(prices):
+    r = jt.run_price_batch(agent, jnp.arange(q), keys, p, max_ticks=10)
+    np.testing.assert_array_equal(fr.ticks[j], r.ticks, err_msg=str(p))
+    np.testing.assert_allclose(fr.cost[j], r.cost, rtol=1e-6, err_msg=str(p))
+    np.testing.assert_array_equal(fr.output[j], jax.vmap(agent.output)(r.state))
+  assert len(set(np.asarray(fr.ticks).sum(1).tolist())) > 1   # the prices differ
+
+
+def test_one_entropy_and_one_majority_vote():
+  counts = jnp.array([[2, 0, 2, 1], [0, 3, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
+  n = counts.sum(1)
+  p = np.asarray(counts, np.float64) / np.maximum(np.asarray(n), 1)[:, None]
+  want = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), 1)
+  np.testing.assert_allclose(agents_entropy(counts, n), want, rtol=1e-6, atol=1e-7)
+  # equal multisets of counts give bit-equal entropies, in any order
+  assert float(agents_entropy(jnp.array([1, 2, 2]), 5)) == float(
+      agents_entropy(jnp.array([2, 1, 2]), 5))
+  # majority: most frequent; among ties the answer seen first (answers 0 and 2 have
+  # two votes each; 2 was seen at response 0, 0 at response 1)
+  st = jax.vmap(lambda c: sampler(pools.query_pool(jax.random.key(0), 1)).init(
+      0, jax.random.key(0))._replace(counts=c))(counts)
+  st = st._replace(n=n, first_seen=jnp.array([[1, 9, 0, 3], [0, 0, 0, 0], [0] * 4, [3, 2, 1, 0]]),
+                   first_correct=jnp.array([[True, False, False, False]] * 4))
+  ans, ok = majority_vote(st)
+  np.testing.assert_array_equal(ans, [2, 1, -1, 3])
+  np.testing.assert_array_equal(ok, [False, False, False, False])
+  ans0, ok0 = majority_vote(st._replace(first_seen=st.first_seen.at[0].set(jnp.array([0, 9, 1, 3]))))
+  assert int(ans0[0]) == 0 and bool(ok0[0])
