@@ -15,7 +15,7 @@ from jaxtick.shard import episode_mesh, front_sharded, run_price_sharded
 from jaxtick.fronts import (Area, Front, Matched, PricePoint, accuracy_at_cost, area, front,
                            matched_price, mcnemar_at_cost, pareto_indices,
                            pareto_mask)
-from jaxtick.rounds import RoundsResult, Selection, run_rounds
+from jaxtick.rounds import RoundsResult, Selection, price_selection, run_rounds
 from jaxtick.schedule import (BudgetResult, PriceResult, PriceSearchResult,
                               SubgradientTrace, bisect_price, init_key,
                               price_from_z, price_cost,
@@ -29,7 +29,7 @@ __all__ = [
     "area", "front", "fronts", "matched_price", "mcnemar_at_cost", "pareto_indices",
     "pareto_mask", "plot", "episode_mesh", "front_sharded", "run_price_sharded", "shard", "Identity", "Isotonic", "Platt", "PriceResult",
     "PriceSearchResult", "RoundsResult", "Selection", "SubgradientTrace", "agents",
-    "bisect_price", "run_rounds",
+    "bisect_price", "price_selection", "run_rounds",
     "fit_isotonic", "fit_platt", "init_key", "models", "NewtonState", "newton", "price_from_z", "price_cost", "problems", "rng", "run_budget",
     "run_price", "run_price_batch", "signals", "soft", "stats", "subgradient_price",
     "tick_key", "values",

@@ -51,6 +51,7 @@ import numpy as np
 from jaxtick import _checks, values
 from jaxtick import lanes as _lanes
 from jaxtick.api import Agent, Array, PRNGKey, Problem, State
+from jaxtick.calibrate import Identity
 from jaxtick.schedule import init_key, tick_key
 
 MIN_WINDOW = 1024
@@ -176,6 +177,34 @@ def run_rounds(agent: Agent, problems: Problem, keys: PRNGKey, budget,
 
 
 Partial = jax.tree_util.Partial
+
+
+def price_selection(agent: Agent, price, calib=None) -> Callable[..., Selection]:
+  """The selection rule "the calibrated gain clears the price", as a value.
+
+  An agent is active while ``calib(uncertainty(s)) - price * cost(s) > 0`` (the
+  price rule's test); its priority is that surplus. Under an unlimited budget,
+  ``k = 1`` and no ``fraction``, every agent ticks exactly as under
+  :func:`jaxtick.run_price` at that price (same keys), capped at ``max_ticks``.
+
+  Args:
+    agent: the Tick agent.
+    price: f[] the price lambda >= 0.
+    calib: calibration map (``None``: the identity).
+  """
+  _checks.check_scalar("price", price)
+  _checks.check_nonneg("price", price, allow_inf=True)
+  if calib is not None:
+    _checks.check_callable("calib", calib)
+  return Partial(_price_selection, agent.uncertainty, agent.cost,
+                 Identity() if calib is None else calib,
+                 jnp.asarray(price, jnp.result_type(float)))
+
+
+def _price_selection(uncertainty, cost, calib, price, states, ticks, delivered):
+  del ticks, delivered
+  surplus = calib(jax.vmap(uncertainty)(states)) - price * jax.vmap(cost)(states)
+  return Selection(active=surplus > 0, priority=surplus)
 
 
 def _cost_before(cost, before, after):

@@ -108,3 +108,40 @@ def test_run_rounds_top_fraction_and_price_rules_on_a_toy_pool():
   for i, b in enumerate((0, 3, 7, 100)):
     np.testing.assert_array_equal(np.asarray(res.ticks)[i], want[b], err_msg=str(b))
   np.testing.assert_array_equal(np.asarray(res.spent), [0, 3, 7, 12])
+
+
+def test_price_selection_under_an_unlimited_budget_is_the_price_rule():
+  # Any Tick agent: the coin, whose ticks read their keys (the key contract).
+  n = 200
+  p = jax.random.uniform(jax.random.key(5), (n,), minval=0.3, maxval=0.7)
+  keys = jax.random.split(jax.random.key(6), n)
+  agent = jt.agents.coin(cost=1.0)
+  want = jt.run_price_batch(agent, p, keys, 0.5, max_ticks=40)
+  got = jt.run_rounds(agent, p, keys, 10.0 ** 9, jt.price_selection(agent, 0.5),
+                      max_ticks=40)
+  np.testing.assert_array_equal(got.ticks, want.ticks)
+  np.testing.assert_allclose(got.cost, want.cost)
+  np.testing.assert_array_equal(got.state.heads, want.state.heads)
+
+
+def test_elimination_under_a_budget_is_a_common_cap_plus_a_prefix_of_the_last_round():
+  # Theory: with k = 1 and unit costs, the run at budget B gives query x
+  # min(T_x, m) responses, T_x its ticks to elimination (the price rule alone),
+  # m the rounds completed, plus one more to the first B - sum_x min(T_x, m)
+  # queries (index order) with T_x > m.
+  q, cap = 150, 30
+  pool = _pool(q, 14)
+  t = np.asarray(jt.run_price_batch(sampler(pool), jnp.arange(q), jax.random.split(
+      jax.random.key(0), q), 0.0, max_ticks=cap).ticks)
+  budgets = np.array([0, 1, q - 1, q, 2 * q + 7, 5 * q, 11 * q + 3, int(t.sum()),
+                      int(t.sum()) + 5])
+  sweep = bandit.allocate(pool, budgets, rule="elimination", max_samples=cap)
+  for i, b in enumerate(budgets):
+    m = 0
+    while m < cap and np.minimum(t, m + 1).sum() <= b:
+      m += 1
+    want = np.minimum(t, m)
+    extra = np.flatnonzero(t > m)[:b - want.sum()]
+    want[extra] += 1
+    np.testing.assert_array_equal(np.asarray(sweep.samples)[i], want, err_msg=str(b))
+    assert int(sweep.spent[i]) == want.sum()
