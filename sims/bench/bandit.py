@@ -16,6 +16,11 @@ References, timed in the same run, on the *same* responses, pre-drawn into a
 Both must give the subject's samples per query exactly (checked). At
 1,000,000 queries only the subject runs (the table would take 1.7 GB); its
 state is O(Q x A) (answer counts), never O(Q x B).
+
+Budget sweep: the nine average budgets of ``python -m sims bandit`` (2 ... 48 per
+query) read off one run of the round-based rule at the largest
+(``allocate(pool, budgets)``), timed beside the single budget-32 run (its
+budget-32 row must equal that run's samples: checked).
 """
 
 from __future__ import annotations
@@ -73,6 +78,12 @@ def bench(quick: bool = False) -> Record:
   same = bool((s_loop == samples).all() and (vec["samples"] == samples).all()
               and (cov_loop == np.asarray(res.covered)).all())
 
+  sweep_budgets = np.array([2, 4, 6, 8, 12, 16, 24, 32, 48]) * q
+  sweep = lambda p: bandit.allocate(p, sweep_budgets, rule="elimination", max_samples=CAP)
+  rs = sweep(pool)
+  t_sweep = timeit(sweep, pool, reps=3)
+  same = same and bool((np.asarray(rs.samples)[7] == samples).all())
+
   pool_big = pools.query_pool(jax.random.fold_in(key, 2), big)
   big_run = lambda p: bandit.allocate(p, AVG * big, rule="elimination", max_samples=CAP)
   rb = big_run(pool_big)
@@ -90,12 +101,14 @@ def bench(quick: bool = False) -> Record:
           "numpy_loop_seconds": t_loop,
           "numpy_vectorised_seconds": t_vec,
           "same_samples_as_references": float(same),
+          "jaxtick_sweep9_seconds": t_sweep.best,
           "jaxtick_seconds_big": t_big.best,
           "jaxtick_samples_per_s_big": np.asarray(rb.samples).sum() / t_big.best,
           "coverage": float(np.asarray(res.covered).mean()),
           "coverage_big": float(np.asarray(rb.covered).mean()),
       },
       ratios={"vs_numpy_loop": t_loop / t_jax.best,
+              "sweep9_over_one_budget": t_sweep.best / t_jax.best,
               "vs_numpy_vectorised": t_vec / t_jax.best},
       targets={"vs_numpy_loop": 20.0},
       notes=("references read a pre-drawn [Q, 128] table (drawing not timed); the "
