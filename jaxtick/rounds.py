@@ -331,16 +331,16 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
     if many:
       def write(recs):
         got_s = jnp.sum(d_s, axis=2, dtype=jnp.int32)                # [S, W]
-        cand = [summary(x, ln.ticks, ln.cost) for x in seq]          # k + 1 of [W]
-        cand = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *cand)  # [k + 1, W]
-        pick = jax.tree_util.tree_map(
-            lambda x: x[got_s, jnp.arange(w)[None, :]], cand)        # [S, W, ...]
+        pick = summary(seq[0], ln.ticks, ln.cost)   # the record after got_s ticks
+        pick = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (s_n,) + x.shape), pick)
+        for i in range(1, k + 1):   # selects, not a gather: [S, W]
+          pick = jax.tree_util.tree_map(
+              lambda p, x, i=i: jnp.where(_bcast(got_s >= i, p), x[None], p), pick,
+              summary(seq[i], ln.ticks, ln.cost))
         paid_l = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=2)
         pick = (ln.ticks[None] + got_s, ln.cost[None] + paid_l, pick[2])
-        dest = jnp.where(stop[:, None] & (ln.ep < q)[None], ln.ep[None], q)
-        rows = jnp.arange(s_n)[:, None]
-        return jax.tree_util.tree_map(
-            lambda r, v: r.at[rows, dest].set(v, mode="drop"), recs, pick)
+        return jax.tree_util.tree_map(   # lane layout: a select, no scatter
+            lambda r, v: jnp.where(_bcast(stop, r), v, r), recs, pick)
       recs = jax.lax.cond(jnp.any(stop), write, lambda r: r, recs)
     return ln._replace(state=state, ticks=ticks, cost=cost, act=act, pri=pri), glob, recs
 
@@ -355,17 +355,24 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
       empty = idx >= q
       ln = ln._replace(ep=jnp.where(empty, q, idx), cap=jnp.where(empty, 0, ln.cap),
                        act=ln.act & ~empty)
+    lane_recs = None
     if many:   # a budget still running starts this level from the pool as it is
       now = summary(full.state, full.ticks, full.cost)
       recs = jax.tree_util.tree_map(
           lambda r, x: jnp.where(_bcast(glob.stopped, r), r, x[None]), recs, now)
+      # the window's lanes' records, [S, W] (written by a select in each round)
+      lane_recs = recs if idx is None else jax.tree_util.tree_map(
+          lambda r: r[:, jnp.minimum(idx, q - 1)], recs)
 
     def cond(c, nxt_w=nxt_w):
       ln, glob, _ = c
       return ~jnp.all(glob.stopped) & (jnp.sum(ln.act) > nxt_w)
 
-    ln, glob, recs = jax.lax.while_loop(cond, one_round, (ln, glob, recs))
+    ln, glob, lane_recs = jax.lax.while_loop(cond, one_round, (ln, glob, lane_recs))
     full = ln if idx is None else _lanes.put(full, idx, ln)
+    if many:
+      recs = lane_recs if idx is None else jax.tree_util.tree_map(
+          lambda r, v: r.at[:, idx].set(v, mode="drop"), recs, lane_recs)
   final = summary(full.state, full.ticks, full.cost)
   if many:
     out = jax.tree_util.tree_map(
