@@ -319,29 +319,44 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
     act, pri = verdict(state, ticks, ln.cap, delivered)
     spent = glob.spent + jnp.sum(paid)
     common = (total == 0) | ~jnp.any(act)   # ends every budget still running
-    # each budget still running: does it stop in this round, and where?
-    d_s = deliver[None] if s_n == 1 else (
-        avail[None] & (csum[None] <= (budgets - glob.spent)[:, None, None]))
-    over = jnp.any(avail[None] & ~d_s, axis=(1, 2))
+    # each budget still running: does it stop in this round, and where? csum is
+    # non-decreasing (costs >= 0), so budget s delivers the flat positions below
+    # cut[s]; it overdraws when an available tick lies at or past cut[s].
+    pos = jnp.arange(w * k, dtype=jnp.int32).reshape(w, k)
+    if s_n == 1:
+      over = jnp.any(avail & ~deliver)[None]
+    else:
+      cut = jnp.searchsorted(csum.reshape(-1), budgets - glob.spent, side="right")
+      over = cut < jnp.max(jnp.where(avail, pos + 1, 0))
     stop = ~glob.stopped & (over | common | (spent >= budgets))
-    paid_s = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=(1, 2))
-    glob = _Glob(spent, delivered, glob.rounds + 1, glob.stopped | stop,
-                 jnp.where(stop, glob.spent + paid_s, glob.s_spent),
-                 jnp.where(stop, glob.rounds + 1, glob.s_rounds))
-    if many:
-      def write(recs):
+
+    def stopped_at(d_s):
+      """Each budget's spent and its lanes' records, from its deliveries [S, W, k]."""
+      paid_l = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=2)   # [S, W]
+      return glob.spent + jnp.sum(paid_l, axis=1), paid_l
+
+    if s_n == 1:
+      s_spent = jnp.where(stop, stopped_at(deliver[None])[0], glob.s_spent)
+    else:
+      def write(carry):
+        recs, s_spent = carry
+        d_s = avail[None] & (pos[None] < cut[:, None, None])
+        spent_s, paid_l = stopped_at(d_s)
         got_s = jnp.sum(d_s, axis=2, dtype=jnp.int32)                # [S, W]
         pick = summary(seq[0], ln.ticks, ln.cost)   # the record after got_s ticks
         pick = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, (s_n,) + x.shape), pick)
         for i in range(1, k + 1):   # selects, not a gather: [S, W]
           pick = jax.tree_util.tree_map(
-              lambda p, x, i=i: jnp.where(_bcast(got_s >= i, p), x[None], p), pick,
+              lambda p, x, i=i: jnp.where(_bcast(got_s >= i, p, 2), x[None], p), pick,
               summary(seq[i], ln.ticks, ln.cost))
-        paid_l = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=2)
         pick = (ln.ticks[None] + got_s, ln.cost[None] + paid_l, pick[2])
-        return jax.tree_util.tree_map(   # lane layout: a select, no scatter
+        recs = jax.tree_util.tree_map(   # lane layout: a select, no scatter
             lambda r, v: jnp.where(_bcast(stop, r), v, r), recs, pick)
-      recs = jax.lax.cond(jnp.any(stop), write, lambda r: r, recs)
+        return recs, jnp.where(stop, spent_s, s_spent)
+      # only in the few rounds where some budget stops
+      recs, s_spent = jax.lax.cond(jnp.any(stop), write, lambda x: x, (recs, glob.s_spent))
+    glob = _Glob(spent, delivered, glob.rounds + 1, glob.stopped | stop, s_spent,
+                 jnp.where(stop, glob.rounds + 1, glob.s_rounds))
     return ln._replace(state=state, ticks=ticks, cost=cost, act=act, pri=pri), glob, recs
 
   ws = st.windows
@@ -384,5 +399,6 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
   return RoundsResult(full.state, out[0], out[1], spent, rounds_run, out[2])
 
 
-def _bcast(mask, like):
-  return mask.reshape(mask.shape + (1,) * (like.ndim - 1))
+def _bcast(mask, like, lead: int = 1):
+  """``mask`` (its ``lead`` axes leading ``like``'s) reshaped to broadcast against ``like``."""
+  return mask.reshape(mask.shape + (1,) * (like.ndim - lead))
