@@ -41,7 +41,6 @@ still-active agents in index order (:func:`jaxtick.lanes.take`,
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, NamedTuple
 
 import jax

@@ -145,3 +145,17 @@ def test_elimination_under_a_budget_is_a_common_cap_plus_a_prefix_of_the_last_ro
     want[extra] += 1
     np.testing.assert_array_equal(np.asarray(sweep.samples)[i], want, err_msg=str(b))
     assert int(sweep.spent[i]) == want.sum()
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(k=0), "k must"), (dict(fraction=1.5), "fraction"), (dict(budget=-1), "budget"),
+    (dict(budget=np.ones((2, 2), int)), "budget"), (dict(max_ticks=-1), "max_ticks"),
+    (dict(max_ticks=2.5), "max_ticks"), (dict(rule=3), "rule"),
+])
+def test_run_rounds_bad_arguments(kw, msg):
+  agent = jt.agents.coin()
+  args = dict(budget=10, rule=jt.price_selection(agent, 0.5), max_ticks=4)
+  args.update(kw)
+  with pytest.raises((ValueError, TypeError), match=msg):
+    jt.run_rounds(agent, jnp.full(3, 0.5), jax.random.split(jax.random.key(0), 3),
+                  args.pop("budget"), args.pop("rule"), **args)

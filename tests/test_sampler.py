@@ -118,5 +118,6 @@ def test_one_entropy_and_one_majority_vote():
   ans, ok = majority_vote(st)
   np.testing.assert_array_equal(ans, [2, 1, -1, 3])
   np.testing.assert_array_equal(ok, [False, False, False, False])
-  ans0, ok0 = majority_vote(st._replace(first_seen=st.first_seen.at[0].set(jnp.array([0, 9, 1, 3]))))
+  seen = st.first_seen.at[0].set(jnp.array([0, 9, 1, 3]))   # now answer 0 was seen first
+  ans0, ok0 = majority_vote(st._replace(first_seen=seen))
   assert int(ans0[0]) == 0 and bool(ok0[0])
