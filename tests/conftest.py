@@ -10,8 +10,8 @@ import sys
 # flag and abort on it, hence the probe), they compile our programs in about half the time of
 # the MLIR fusion emitters (tests/test_front.py: 84 s of CPU against 155 s). Results are
 # the same programs' (no fast-math either way); `make run`, the benchmarks and users compile
-# at XLA's defaults, and the subprocess tests that set XLA_FLAGS themselves (sharding,
-# two processes) compile at the default level too. Set JAXTICK_TEST_XLA_FLAGS to override.
+# at XLA's defaults; the subprocess tests (CLI, notebooks, sharding, two processes) inherit
+# these flags (sharding: 42 s of CPU against 87 s). Set JAXTICK_TEST_XLA_FLAGS to override.
 _BASE = "--xla_cpu_multi_thread_eigen=false --xla_backend_optimization_level=0"
 _CLASSIC = "--xla_cpu_use_fusion_emitters=false"
 
