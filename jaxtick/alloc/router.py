@@ -8,12 +8,17 @@ relaxation: a softmax over the strategies at temperature ``tau``,
     p_s(x) = softmax_s((a_s(x) - lam_T T_s(x) - lam_L L_s(x)) / tau),
 
 whose expected mean tokens and latency are smooth in both prices (and tend to
-the hard router's as ``tau -> 0``). :func:`tune_router` solves the two
-relative misses ``(soft mean cost - target) / target = 0`` for the log prices
-with :func:`jaxtick.newton` (Levenberg-Marquardt for two prices), the way
+the hard router's as ``tau -> 0``). :func:`tune_router` solves the relative
+misses ``(soft mean cost - budget) / budget = 0`` for the log prices with
+:func:`jaxtick.newton` (Levenberg-Marquardt for two prices), the way
 :func:`jaxtick.soft.tune_price` meets K budgets, one ``tau`` stage after
-another (each warm-started from the last), then scores the *hard* router at
-the tuned prices with :func:`jaxtick.alloc.utility.route_grid` (one cell).
+another (each warm-started from the last). A budget need not bind: where the
+router already spends less than it with that price at 0, the price stays 0
+(the budgets are upper limits; complementary slackness). So it solves each of
+the four cases (both prices free, one of them, neither) and keeps the most
+accurate, by the router's own accuracies, that meets its free budgets and
+exceeds neither. It then scores the *hard* router at the tuned prices with
+:func:`jaxtick.alloc.utility.route_grid` (one cell).
 
 Accuracy lives on [0, 1], so ``tau`` is in accuracy units: at ``tau = 0.003``
 two strategies whose utilities differ by 0.02 share a query as 1 : 800.
@@ -46,11 +51,15 @@ class RouterTune(NamedTuple):
       at the tuned prices (last temperature), on the scoring tables.
     acc, tokens, latency: f[] the hard router's mean true accuracy, tokens and
       latency at the tuned prices.
-    miss: f[2] the hard router's relative misses of the two targets,
+    miss: f[2] the hard router's relative misses of the two budgets,
       ``(tokens, latency) / (target_tokens, target_latency) - 1``.
+    binding: bool[2] which budgets bind (their price is > 0; the other
+      price is 0).
     steps: i32[S] Newton steps each stage took.
-    converged: bool[S] whether each stage met ``tol`` (``converged[-1]``: the
-      soft router at the returned prices does).
+    converged: bool[S] whether each stage met ``tol`` on the binding budgets;
+      ``converged[-1]``: the soft router at the returned prices meets the
+      binding budgets within ``tol`` and spends at most ``(1 + tol)`` times
+      the others.
   """
 
   lam_t: Array
@@ -61,6 +70,7 @@ class RouterTune(NamedTuple):
   tokens: Array
   latency: Array
   miss: Array
+  binding: Array
   steps: Array
   converged: Array
 
@@ -95,15 +105,17 @@ def tune_router(acc: Array, tokens: Array, latency: Array, *, target_tokens, tar
                 true_acc: Array | None = None, true_tokens: Array | None = None,
                 true_latency: Array | None = None, tau: float | Sequence[float] = TAUS,
                 lam_t=None, lam_l=None, num_steps: int = 50, tol: float = 1e-4) -> RouterTune:
-  """Tunes ``(lam_t, lam_l)`` so that the router spends both targets at once.
+  """Tunes ``(lam_t, lam_l)`` so that the router spends a token and a latency budget.
 
-  The soft router (:func:`soft_costs`) is brought to both targets by Newton's
+  The soft router (:func:`soft_costs`) is brought to the budgets by Newton's
   method on the log prices (:func:`jaxtick.newton`), one stage per
-  temperature in ``tau`` (largest first, each warm-started from the last);
-  a stage stops when both relative misses are ``<= tol`` or after
-  ``num_steps`` steps. The hard router (:func:`~jaxtick.alloc.utility.route`)
-  is then scored at the tuned prices on the true tables. All stages are one
-  compiled program per shapes (and number of stages).
+  temperature in ``tau`` (largest first, each warm-started from the last); a
+  stage stops when the relative misses of the binding budgets are ``<= tol``
+  or after ``num_steps`` steps. Both budgets bind where they can; a budget
+  that the router meets with its price at 0 does not bind (its price is 0;
+  see the module). The hard router (:func:`~jaxtick.alloc.utility.route`) is
+  then scored at the tuned prices on the true tables. Everything up to the
+  hard router is one compiled program per shapes (and number of stages).
 
   The hard router's mean costs are step functions of the prices, so its miss
   is the soft router's plus at most one step (a share of the queries
@@ -112,11 +124,11 @@ def tune_router(acc: Array, tokens: Array, latency: Array, *, target_tokens, tar
   Args:
     acc: f[Q, S] (predicted) success probabilities the router routes on.
     tokens, latency: f[S] or f[Q, S] (predicted) costs the router prices.
-    target_tokens, target_latency: f[] > 0, the mean tokens and mean latency
-      per query to spend (on the true tables). Each must lie between the
-      cheapest and the dearest routing (every query to its cheapest, or
-      dearest, strategy in that cost); a pair that no non-negative prices
-      reach together ends with ``converged[-1]`` False.
+    target_tokens, target_latency: f[] > 0, the budgets: mean tokens and
+      mean latency per query (on the true tables). Each must be at least the
+      cheapest routing's (every query to its cheapest strategy in that
+      cost); a pair that no non-negative prices meet together ends with
+      ``converged[-1]`` False (and both prices free).
     true_acc: f[Q, S] the accuracies that score the hard router (default
       ``acc``).
     true_tokens, true_latency: f[S] or f[Q, S] the costs spent (default: the
@@ -161,11 +173,10 @@ def tune_router(acc: Array, tokens: Array, latency: Array, *, target_tokens, tar
                      ("target_latency", target_latency, spend[1])):
     _checks.check_scalar(name, v)
     _checks.check_positive(name, v)
-    lo, hi = float(t.min(1).mean()), float(t.max(1).mean())
-    if not lo <= float(v) <= hi:
+    lo = float(t.min(1).mean())
+    if float(v) < lo:
       raise ValueError(f"{name} {float(v)!r} is not reachable: any routing of these queries "
-                       f"spends between {lo!r} (each to its cheapest strategy) and {hi!r} "
-                       "(each to its dearest)")
+                       f"spends at least {lo!r} (each query to its cheapest strategy)")
     target.append(float(v))
   init = []
   for name, v, t in (("lam_t", lam_t, spend[0]), ("lam_l", lam_l, spend[1])):
@@ -177,15 +188,14 @@ def tune_router(acc: Array, tokens: Array, latency: Array, *, target_tokens, tar
 
   dtype = jnp.zeros(()).dtype  # the library's default float type
   f = lambda x: jnp.asarray(x, dtype)
-  log_price, st = _tune(jnp.log(f(init)), f(acc), f(tokens), f(latency), f(true_tokens),
-                        f(true_latency), f(target), f(taus), f(tol), num_steps=num_steps)
-  lam = jnp.exp(log_price)
+  lam, binding, st = _tune(jnp.log(f(init)), f(acc), f(tokens), f(latency), f(true_tokens),
+                           f(true_latency), f(target), f(taus), f(tol), num_steps=num_steps)
   hard = ut.route_grid(acc, tokens, latency, lam[:1], lam[1:], true_acc, true_tokens,
                        true_latency)
   tok, lat = hard.tokens[0, 0], hard.latency[0, 0]
   miss = jnp.stack([tok, lat]) / jnp.asarray(target, tok.dtype) - 1
   return RouterTune(lam[0], lam[1], st.cost[0], st.cost[1], hard.acc[0, 0], tok, lat, miss,
-                    st.steps, st.converged)
+                    binding, st.steps, st.converged)
 
 
 class _Stage(NamedTuple):
@@ -197,16 +207,29 @@ class _Stage(NamedTuple):
 
 
 _NEWTON = newton()
+# Which prices are free (> 0) in each candidate: both, the token price only, the latency
+# price only, neither. A fixed price is 0 and its budget need only not be exceeded.
+_ACTIVE = ((True, True), (True, False), (False, True), (False, False))
 
 
-def _solve_stage(x, acc, tok, lat, t_tok, t_lat, target, tau, tol, num_steps):
-  """Newton's steps on the relative misses in log price until ``tol`` or ``num_steps``."""
+def _prices(v, active):
+  """f[2] prices: ``exp(v)`` where free, 0 where fixed."""
+  return jnp.where(active, jnp.exp(v), 0.0)
+
+
+def _solve_stage(x, active, acc, tok, lat, t_tok, t_lat, target, tau, tol, num_steps):
+  """Newton's steps until the free prices' budgets are met within ``tol`` or ``num_steps``.
+
+  The residual is the relative miss for a free price and ``x`` itself for a
+  fixed one (met at once: its price is 0 whatever ``x``).
+  """
   optimizer = optax.with_extra_args_support(_NEWTON)
 
   def residual(v):
-    cost = soft_costs(acc, tok, lat, jnp.exp(v[0]), jnp.exp(v[1]), tau=tau,
-                      true_tokens=t_tok, true_latency=t_lat)
-    r = cost / target - 1
+    lam = _prices(v, active)
+    cost = soft_costs(acc, tok, lat, lam[0], lam[1], tau=tau, true_tokens=t_tok,
+                      true_latency=t_lat)
+    r = jnp.where(active, cost / target - 1, v)
     return r, (r, cost)
 
   def cond(c):
@@ -228,12 +251,23 @@ def _solve_stage(x, acc, tok, lat, t_tok, t_lat, target, tau, tol, num_steps):
 
 
 def _tune_impl(x, acc, tok, lat, t_tok, t_lat, target, taus, tol, *, num_steps):
-  """Every temperature stage in turn (a scan), each warm-started from the last."""
-  def stage(v, tau):
-    return _solve_stage(v, acc, tok, lat, t_tok, t_lat, target, tau, tol, num_steps)
+  """Every candidate (:data:`_ACTIVE`) through every temperature stage (a scan, each stage
+  warm-started from the last); then the most accurate candidate within both budgets."""
+  active = jnp.asarray(_ACTIVE)
 
-  x, stages = jax.lax.scan(stage, x, taus)
-  return x, _Stage(stages.steps, stages.converged, stages.cost[-1])
+  def stage(v, tau):
+    return jax.vmap(lambda vi, ai: _solve_stage(vi, ai, acc, tok, lat, t_tok, t_lat, target,
+                                                tau, tol, num_steps))(v, active)
+
+  v, st = jax.lax.scan(stage, jnp.broadcast_to(x, active.shape), taus)  # st: [stages, 4]
+  cost = st.cost[-1]                                                     # f[4, 2]
+  within = jnp.all(active | (cost <= target * (1 + tol)), axis=1) & st.converged[-1]
+  lam = jax.vmap(_prices)(v, active)
+  belief = jax.vmap(lambda p: jnp.mean(jnp.sum(
+      soft_route(acc, tok, lat, p[0], p[1], tau=taus[-1]) * acc, axis=-1)))(lam)
+  best = jnp.where(jnp.any(within), jnp.argmax(jnp.where(within, belief, -jnp.inf)), 0)
+  converged = st.converged[:, best].at[-1].set(within[best])
+  return lam[best], active[best], _Stage(st.steps[:, best], converged, cost[best])
 
 
 _tune = values.jit(_tune_impl, static_argnames=("num_steps",))
