@@ -231,8 +231,10 @@ def _budget_lines(b: dict, what: str) -> list:
           f"lam_T={report.g4(g['lam_t'])} lam_L={report.g4(g['lam_l'])}: accuracy "
           f"{report.g4(g['acc'])}, {report.g4(g['tokens'])} tokens, {report.g4(g['latency'])} s")
   lines.append(f"  grid's best cell within both: {cell}")
+  bind = [k for k, on in zip(("tokens", "latency"), t["binding"]) if on]
   lines.append(f"  tuned by gradient (soft router, tau {' -> '.join(map(report.g4, b['tau']))}; "
-               f"Newton steps {t['steps']}, converged {t['converged'][-1]}): "
+               f"Newton steps {t['steps']}, converged {t['converged'][-1]}; binding: "
+               f"{' and '.join(bind) or 'neither'}): "
                f"lam_T={report.g4(t['lam_t'])} lam_L={report.g4(t['lam_l'])}; soft "
                f"{report.g4(t['soft_tokens'])} tokens, {report.g4(t['soft_latency'])} s; hard "
                f"router: accuracy {report.g4(t['acc'])}, {report.g4(t['tokens'])} tokens, "

@@ -55,7 +55,7 @@ def _budgets(tokens, latency, acc, grid_acc):
                                         "tokens": 0.9 * tokens, "latency": latency - 1.0}
   tuned = {"lam_t": 2e-4, "lam_l": 3e-3, "soft_tokens": tokens, "soft_latency": latency,
            "acc": acc, "tokens": 1.01 * tokens, "latency": latency, "miss": [0.01, 0.0],
-           "steps": [3, 2, 1], "converged": [True, True, True]}
+           "binding": [True, True], "steps": [3, 2, 1], "converged": [True, True, True]}
   return {"fraction": [1 / 3, 3 / 4], "tokens": tokens, "latency": latency, "grid_best": grid,
           "tuned": tuned, "tau": [0.03, 0.01, 0.003]}
 
@@ -79,19 +79,21 @@ def test_each_budget_takeaway_quotes_its_own_section():
          "and 3.25 s reach accuracy 0.61 with the hard router, missing the budgets by 1% " \
          "and 0%; no grid cell is within both budgets." in replay
   assert "grid's best cell within both: no cell within both budgets" in replay
+  assert "binding: tokens and latency" in main
   assert "4000" not in replay and "0.61" not in main
   # Older metrics (without the section) still render.
   del m["budgets"], m["replay"]["budgets"]
   assert "budgets" not in routing.render(m)
 
 
-def test_budget_section_picks_the_best_cell_within_both_budgets():
+def test_budget_section_picks_the_best_cell_within_both_budgets(monkeypatch):
   """The grid's best cell is the most accurate of those within both budgets (found by hand
   over the grid), and the tuned entry is the router tuned to the section's budgets."""
   import numpy as np
   from jaxtick.alloc import utility as ut
   from sims import routing
   from test_router import _pool
+  monkeypatch.setattr(routing, "BUDGET_FRACTION", (0.4, 0.4))  # both bind on this pool
   acc, tok, lat, at, al = _pool(600, seed=11)
   fr = ut.route_grid(acc, at, al, routing.LAM_T, routing.LAM_L, acc, tok, lat)
   front = {k: np.asarray(v) for k, v in fr._asdict().items()}
