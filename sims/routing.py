@@ -49,6 +49,7 @@ REPS = 8
 # The budgets: these fractions of the mean tokens and mean latency of the router at
 # prices 0 (the most accurate routing).
 BUDGET_FRACTION = (1 / 3, 3 / 4)
+STEP_MISS = 0.02  # a hard-router miss above this is said to be the step function's
 
 
 def _split(key, q):
@@ -220,7 +221,7 @@ def _takeaway(m: dict, what: str) -> str:
           "to oracle costs.")
 
 
-def _budget_lines(b: dict, what: str) -> list:
+def _budget_lines(b: dict, what: str, test: int) -> list:
   """The two-budget section: the grid's best cell, the tuned prices, and its takeaway."""
   g, t = b["grid_best"], b["tuned"]
   miss = [100 * x for x in t["miss"]]
@@ -247,6 +248,10 @@ def _budget_lines(b: dict, what: str) -> list:
                f"{report.g4(b['tokens'])} tokens and {report.g4(b['latency'])} s reach accuracy "
                f"{report.g4(t['acc'])} with the hard router, missing the budgets by "
                f"{report.g4(miss[0])}% and {report.g4(miss[1])}%; {grid}.")
+  if max(abs(x) for x in miss) > 100 * STEP_MISS:
+    lines[-1] += (f" The soft router spends {report.g4(t['soft_tokens'])} tokens and "
+                  f"{report.g4(t['soft_latency'])} s there: the hard router's mean costs jump "
+                  f"between prices on these {test} test queries.")
   return lines
 
 
@@ -276,7 +281,7 @@ def render(m: dict, label: str = "main") -> str:
   what = "example-log replay" if label == "replay" else "main pool"
   lines.append(_takeaway(m, what))
   if "budgets" in m:
-    lines += _budget_lines(m["budgets"], what)
+    lines += _budget_lines(m["budgets"], what, m["split"]["test"])
   if "replay" in m:
     lines.append("replay of the example log (plug-in tables from the logged samples; "
                  "the log's one feature is the difficulty level):")

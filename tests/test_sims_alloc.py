@@ -25,7 +25,7 @@ def _routing_metrics(diffs):
                  for i, d in enumerate(diffs)}
              for v in ("probe_avg_costs", "oracle_acc_oracle_costs")}
   cal = {"ece": 0.1, "ece_ci": [0.05, 0.15], "brier": 0.2, "brier_ci": [0.1, 0.3]}
-  return {"queries": 10, "split": "test", "strategies": ["a"], "oracle": "prm", "cost_model": "x",
+  return {"queries": 10, "split": {"train": 5, "calib": 2, "test": 3}, "strategies": ["a"], "oracle": "prm", "cost_model": "x",
           "static": {"a": {"acc": 0.5, "tokens": 100.0, "latency": 1.0}},
           "calibration": {"before_platt": {"vs_one_run": cal, "vs_exact_accuracy": cal},
                           "after_platt": {"vs_one_run": cal, "vs_exact_accuracy": cal},
@@ -49,12 +49,13 @@ def test_each_routing_takeaway_quotes_its_own_section():
   assert "main pool" not in replay and "example-log replay" not in main
 
 
-def _budgets(tokens, latency, acc, grid_acc):
-  """A two-budget section by hand: the tuned hard router spends 1% over the token budget."""
+def _budgets(tokens, latency, acc, grid_acc, miss=(0.01, 0.0)):
+  """A two-budget section by hand: the tuned hard router misses the budgets by ``miss``."""
   grid = None if grid_acc is None else {"lam_t": 1e-4, "lam_l": 1e-2, "acc": grid_acc,
                                         "tokens": 0.9 * tokens, "latency": latency - 1.0}
   tuned = {"lam_t": 2e-4, "lam_l": 3e-3, "soft_tokens": tokens, "soft_latency": latency,
-           "acc": acc, "tokens": 1.01 * tokens, "latency": latency, "miss": [0.01, 0.0],
+           "acc": acc, "tokens": (1 + miss[0]) * tokens, "latency": (1 + miss[1]) * latency,
+           "miss": list(miss),
            "binding": [True, True], "steps": [3, 2, 1], "converged": [True, True, True]}
   return {"fraction": [1 / 3, 3 / 4], "tokens": tokens, "latency": latency, "grid_best": grid,
           "tuned": tuned, "tau": [0.03, 0.01, 0.003]}
@@ -67,7 +68,8 @@ def test_each_budget_takeaway_quotes_its_own_section():
   m = _routing_metrics([0.1, 0.2, 0.3])
   m["budgets"] = _budgets(4000.0, 21.5, 0.75, 0.74)
   m["replay"] = _routing_metrics([0.1, -0.2])
-  m["replay"]["budgets"] = _budgets(250.0, 3.25, 0.61, None)
+  m["replay"]["budgets"] = _budgets(250.0, 3.25, 0.61, None, miss=(-0.25, 0.5))
+  m["replay"]["split"] = {"train": 20, "calib": 8, "test": 12}
   text = routing.render(m)
   main, replay = text.split("replay of the example log")
   take = [ln for ln in main.splitlines() if ln.startswith("Takeaway (budgets, main pool)")]
@@ -76,8 +78,11 @@ def test_each_budget_takeaway_quotes_its_own_section():
                   "and 0%; the grid's best cell within both has accuracy 0.74 at 3600 tokens "
                   "and 20.5 s."]
   assert "Takeaway (budgets, example-log replay): prices tuned by gradient to 250 tokens " \
-         "and 3.25 s reach accuracy 0.61 with the hard router, missing the budgets by 1% " \
-         "and 0%; no grid cell is within both budgets." in replay
+         "and 3.25 s reach accuracy 0.61 with the hard router, missing the budgets by -25% " \
+         "and 50%; no grid cell is within both budgets. The soft router spends 250 tokens " \
+         "and 3.25 s there: the hard router's mean costs jump between prices on these 12 " \
+         "test queries." in replay
+  assert "The soft router spends" not in main  # a 1% miss is not the step function's
   assert "grid's best cell within both: no cell within both budgets" in replay
   assert "binding: tokens and latency" in main
   assert "4000" not in replay and "0.61" not in main
