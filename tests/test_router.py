@@ -199,3 +199,13 @@ def test_bad_tables_name_the_argument():
     rt.tune_router(acc, at, lat[:40], **kw)
   with pytest.raises(ValueError, match="latency contains NaN"):
     rt.tune_router(acc, at, np.full_like(al, np.nan), **kw)
+
+
+def test_soft_router_bad_inputs():
+  acc, tok, lat, at, al = _pool(20, seed=10)
+  with pytest.raises(ValueError, match="tau must be finite and > 0"):
+    rt.soft_route(acc, at, al, 1e-4, 1e-2, tau=0.0)
+  with pytest.raises(ValueError, match="latency has 5 strategies, expected 6"):
+    rt.soft_costs(acc, at, al[:5], 1e-4, 1e-2, tau=0.01)
+  with pytest.raises(ValueError, match="true_tokens has 7 queries, expected 20"):
+    rt.soft_costs(acc, at, al, 1e-4, 1e-2, tau=0.01, true_tokens=tok[:7])

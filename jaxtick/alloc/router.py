@@ -84,6 +84,8 @@ def soft_route(acc: Array, tokens: Array, latency: Array, lam_t, lam_l, *, tau) 
     lam_t, lam_l: f[] prices (traced; differentiable).
     tau: f[] > 0, the temperature in accuracy units.
   """
+  ut._check_all(acc, tokens, latency)  # concrete values only (a traced table passes)
+  _checks.check_positive("tau", tau)
   return jax.nn.softmax((acc - lam_t * tokens - lam_l * latency) / tau, axis=-1)
 
 
@@ -96,6 +98,9 @@ def soft_costs(acc: Array, tokens: Array, latency: Array, lam_t, lam_l, *, tau,
   tables). Smooth in ``lam_t`` and ``lam_l``.
   """
   p = soft_route(acc, tokens, latency, lam_t, lam_l, tau=tau)
+  for name, t in (("true_tokens", true_tokens), ("true_latency", true_latency)):
+    if t is not None:
+      ut._check_table(name, t, *np.shape(acc))
   spend = lambda t: jnp.mean(jnp.sum(p * t, axis=-1))
   return jnp.stack([spend(tokens if true_tokens is None else true_tokens),
                     spend(latency if true_latency is None else true_latency)])
