@@ -1,6 +1,8 @@
 """Allocation of test-time compute across a pool of queries (the LLM seeds)."""
 
 from jaxtick.alloc import bandit, lagrangian, mlp, probe, strategies, utility
+from jaxtick.alloc import router
+from jaxtick.alloc.router import RouterTune, soft_costs, soft_route, tune_router
 from jaxtick.alloc.bandit import COSTS, RULES, BanditResult, allocate
 from jaxtick.alloc.strategies import (CostModel, Strategies, StrategyTable, evaluate,
                                       make_strategies, query_features, replay_table,
@@ -12,3 +14,4 @@ __all__ = ["BanditResult", "COSTS", "RULES", "allocate", "bandit", "lagrangian",
 __all__ += ["CostModel", "Front", "Strategies", "StrategyTable", "evaluate",
             "make_strategies", "query_features", "replay_table", "route", "route_grid",
             "static_baselines", "strategy_features"]
+__all__ += ["RouterTune", "router", "soft_costs", "soft_route", "tune_router"]
