@@ -50,8 +50,8 @@ response. The tick key is one threefry hash; its 64 bits are two independent
 * the **corruption flip** from the second (``u < corruption``);
 * the **token count** and the **PRM score** from one more hash,
   ``fold_in(tick key, 1)``: its two words give two independent standard
-  normals by Box-Muller (only drawn where a token count or a PRM score is
-  used).
+  normals by Box-Muller (a compiled caller that uses neither, e.g. the bandit
+  with sample costs and the ground-truth oracle, never computes that hash).
 
 Uniforms have 24 random bits (``[0, 1)`` on a grid of 2^-24), whatever the
 float type, so an answer or a flip is the same under ``jax_enable_x64``.
