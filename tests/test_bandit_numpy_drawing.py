@@ -80,3 +80,19 @@ def test_drawing_references_agree_with_the_jitted_bandit_in_distribution():
     se = np.sqrt((a * (1 - a) + b * (1 - b)) / q)
     assert abs(a - b) < 5 * se + 1e-3, (f, a, b)
   assert 0.9 * budget < npy["spent"] <= budget and 0.9 * budget < int(jit.spent) <= budget
+
+
+def test_drawer_tokens_and_flips_follow_the_pool():
+  """Lognormal lengths with mean token_mean; ground truth flipped with the corruption rate."""
+  pool = _pool(10, 11)
+  c = 0.2
+  d = ref._Drawer(pool.answer_probs, pool.token_mean, pool.response_sigma,
+                  pools.RewardOracle(corruption=c), 0)
+  m = 20000
+  x = np.repeat(np.arange(10), m)
+  ratio = (d.tokens(x) / np.asarray(pool.token_mean, np.float64)[x]).reshape(10, m).mean(1)
+  s = float(pool.response_sigma)
+  assert np.all(np.abs(ratio - 1) < 5 * np.sqrt((np.exp(s * s) - 1) / m))
+  correct = np.arange(x.size) % 2 == 0
+  flipped = (d.rewards(correct) == 1) != correct
+  assert abs(flipped.mean() - c) < 5 * np.sqrt(c * (1 - c) / x.size)
