@@ -463,7 +463,7 @@ def replay_table(log, strats: Strategies, cost_model: CostModel = CostModel()) -
       lat[i, s] = (cost_model.call_s + longest / cost_model.tokens_per_s
                    + (cost_model.prm_s if meth == BEST_OF_N else 0.0))
   width = max(len(r) for r in cols.values())
-  probs = np.zeros((q, width), np.float32)
+  probs = np.zeros((q, width))
   for i, r in cols.items():
     probs[i, : len(r)] = r
   for s, (meth, n) in enumerate(zip(strats.method, strats.n)):
