@@ -5,9 +5,15 @@ Each instance ``x`` picks a budget level ``k`` (an action) with accuracy
 (maximise mean accuracy subject to mean cost <= B) is a multiple-choice
 knapsack. Pricing the budget constraint at ``lambda`` decouples it: the
 per-instance oracle is ``a*(x; lambda) = argmax_k acc[x, k] - lambda cost[k]``
-(ties go to the cheapest level, so levels must be ordered by cost). Mean cost
-is non-increasing in ``lambda`` (seed 003), so :func:`jaxtick.bisect_price`
-finds the smallest price whose mean cost is at most ``B``. At that price the
+(ties go to the cheapest level, so levels must be ordered by cost). That
+oracle is the price rule on the level-table agent
+(:func:`jaxtick.agents.levels`: a tick climbs the instance's upper concave
+hull of accuracy vs cost, its threshold the hull slope), so
+:func:`oracle_actions` runs the price rule on it, :func:`jaxtick.front` on it
+is the cost--accuracy curve at every price, and :func:`allocate` bisects the
+price with :func:`jaxtick.bisect_price` on :func:`jaxtick.price_cost` (mean
+cost is non-increasing in ``lambda``, seed 003) for the smallest price whose
+mean cost is at most ``B``. At that price the
 instances with two optimal levels (within 1e-5 of the best utility: float
 rounding can flip an exact tie) are tied; giving them the dearer level in
 order, the last one fractionally, spends ``B``
@@ -30,8 +36,8 @@ import numpy as np
 import optax
 from jax.tree_util import Partial
 
-from jaxtick import _checks, schedule, values
-from jaxtick.alloc import mlp
+from jaxtick import _checks, agents, schedule
+from jaxtick.models import mlp
 
 Array = jax.Array
 
@@ -84,6 +90,9 @@ def _check(acc, cost, *, features=None):
 def oracle_actions(acc: Array, cost: Array, price) -> Array:
   """i32[N]: ``argmax_k acc[x, k] - price * cost[k]``, ties to the cheapest level.
 
+  The price rule on :func:`jaxtick.agents.levels` (one run of every instance
+  at ``price``).
+
   Args:
     acc: f[N, K] accuracy of each level.
     cost: f[K] or f[N, K] cost of each level, non-decreasing along K.
@@ -92,7 +101,18 @@ def oracle_actions(acc: Array, cost: Array, price) -> Array:
   _checks.check_scalar("price", price)
   _checks.check_nonneg("price", price)
   _check(acc, cost)
-  return jnp.argmax(acc - price * jnp.broadcast_to(cost, acc.shape), axis=1)
+  agent, idx, keys = _agent(acc, cost)
+  res = schedule.run_price_batch(agent, idx, keys, price, max_ticks=np.shape(acc)[1],
+                                 min_ticks=1)
+  return res.state.level
+
+
+def _agent(acc, cost):
+  """The level-table agent and its N episodes: (agent, indices i32[N], keys)."""
+  dtype = jnp.result_type(float)
+  n = np.shape(acc)[0]
+  agent = agents.levels(jnp.asarray(acc, dtype), jnp.asarray(cost, dtype))
+  return agent, jnp.arange(n, dtype=jnp.int32), jnp.zeros((n, 2), jnp.uint32)  # keys unused
 
 
 def _take(x, idx):
@@ -120,8 +140,10 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
     instance's most accurate level, the cheapest of equals) and ``mean_cost``
     is what it spends, below ``target``.
 
-  Compiled once per (shapes, ``num_iters``): ``acc``, ``cost`` and
-  ``target`` are traced.
+  The bisection is :func:`jaxtick.bisect_price` on :func:`jaxtick.price_cost`
+  of :func:`jaxtick.agents.levels` (every instance run at each price, ties
+  to the cheaper level), then the tie split at the price found. Compiled once
+  per (shapes, ``num_iters``): ``acc``, ``cost`` and ``target`` are traced.
   """
   _check(acc, cost)
   t = _checks.concrete(target)
@@ -132,8 +154,13 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
     if not lo_c * (1 - 1e-6) <= float(t) <= hi_c * (1 + 1e-6):
       raise ValueError(f"target budget {float(t)!r} is outside [min cost, max cost] = "
                        f"[{lo_c!r}, {hi_c!r}]")
-  return _allocate(jnp.asarray(acc, jnp.float32), jnp.asarray(cost, jnp.float32),
-                   jnp.asarray(target, jnp.float32), num_iters)
+  dtype = jnp.result_type(float)
+  acc, cost, target = (jnp.asarray(x, dtype) for x in (acc, cost, target))
+  agent, idx, keys = _agent(acc, cost)
+  mean_cost = schedule.price_cost(agent, idx, keys, max_ticks=acc.shape[1], min_ticks=1)
+  found = schedule.bisect_price(mean_cost, target, 0.0, _price_cap(acc, cost),
+                                num_iters=num_iters)
+  return _split(acc, cost, target, found.price, found.lo)
 
 
 @jax.jit
@@ -145,29 +172,15 @@ def _price_cap(acc, cost):
   return 2.0 * jnp.maximum(jnp.max(slope), 0.0) + 1e-6
 
 
-@values.jit
-def _allocate(acc, cost, target, num_iters):
-  """The compiled solve: one program per (shapes, ``num_iters``: a static int)."""
+@jax.jit
+def _split(acc, cost, target, price, lo):
+  """The tie split at the bisected ``price``: the :class:`Allocation` (compiled once per shapes)."""
   c = jnp.broadcast_to(cost, acc.shape)
   n = acc.shape[0]
-  acc_t = acc.T                                   # [K, N]: one contiguous row per level
-  c_t = cost[:, None] if cost.ndim == 1 else cost.T
-
-  def mean_cost(price):
-    # argmax over levels unrolled (first maximum wins, as jnp.argmax): one fused pass.
-    best, spent = acc_t[0] - price * c_t[0], jnp.broadcast_to(c_t[0], (n,))
-    for k in range(1, acc.shape[1]):
-      u = acc_t[k] - price * c_t[k]
-      better = u > best
-      best, spent = jnp.where(better, u, best), jnp.where(better, c_t[k], spent)
-    return jnp.mean(spent)
-
-  found = schedule.bisect_price(mean_cost, target, 0.0, _price_cap(acc, cost),
-                                num_iters=num_iters)
   # Near-ties at the final price (float rounding can flip an exact tie between
   # two evaluations): the cheapest near-optimal level, and the dearest.
-  u = acc - found.price * c
-  tol = 1e-5 * (jnp.max(jnp.abs(acc)) + found.price * jnp.max(c))
+  u = acc - price * c
+  tol = 1e-5 * (jnp.max(jnp.abs(acc)) + price * jnp.max(c))
   near = u >= jnp.max(u, axis=1, keepdims=True) - tol
   action = jnp.argmax(near, axis=1)
   alt = acc.shape[1] - 1 - jnp.argmax(near[:, ::-1], axis=1)
@@ -183,7 +196,7 @@ def _allocate(acc, cost, target, num_iters):
   weight = jnp.where(extra > 0, jnp.clip((slack - before) / jnp.where(extra > 0, extra, 1.0), 0.0, 1.0), 0.0)
   mc = jnp.mean(base + weight * extra)
   ma = jnp.mean(_take(acc, action) + weight * (_take(acc, alt) - _take(acc, action)))
-  return Allocation(found.price, action, alt, weight, mc, ma, found.lo)
+  return Allocation(price, action, alt, weight, mc, ma, lo)
 
 
 def integral_actions(alloc: Allocation) -> Array:
