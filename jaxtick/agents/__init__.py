@@ -18,7 +18,7 @@ from jaxtick.agents.sequential import (GapTestState, SPRTState, gap_test,
                                         wald_oc, wald_thresholds)
 from jaxtick.agents._mcts import Environment, MctsState, mcts, root_visits
 from jaxtick.agents._sampler import SamplerState, output_correct, sampler
-from jaxtick.agents._levels import LevelState, levels, price_choice
+from jaxtick.agents._levels import LevelState, first_max, levels, price_choice
 
 __all__ = ["CoinState", "coin"]
 __all__ += ["ExitState", "HeadSignals", "HeadSource", "Sweep", "exit_heads",
@@ -28,4 +28,4 @@ __all__ += ["Environment", "MctsState", "mcts", "root_visits"]
 __all__ += ["GapTestState", "SPRTState", "gap_test", "sprt", "wald_asn",
             "wald_error_bounds", "wald_oc", "wald_thresholds"]
 __all__ += ["SamplerState", "output_correct", "sampler"]
-__all__ += ["LevelState", "levels", "price_choice"]
+__all__ += ["LevelState", "first_max", "levels", "price_choice"]

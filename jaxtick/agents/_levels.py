@@ -49,13 +49,26 @@ from jaxtick.api import Agent, Array
 
 
 class LevelState(NamedTuple):
-  """Attributes: index (i32[]) the instance; level (i32[]) its current level
-  (-1 before the first tick); next (i32[]) the next hull vertex (``level`` at
-  the hull's top)."""
+  """A level agent's state.
+
+  Attributes:
+    index: i32[] the instance.
+    level: i32[] its current level (-1 before the first tick).
+    next: i32[] the next hull vertex (``level`` at the hull's top).
+    acc, cost: f[L] the instance's row of the tables (read once, at ``init``).
+    level_acc, level_cost: f[] accuracy and cost of ``level`` (0 before the first tick).
+    next_acc, next_cost: f[] those of ``next``.
+  """
 
   index: Array
   level: Array
   next: Array
+  acc: Array
+  cost: Array
+  level_acc: Array
+  level_cost: Array
+  next_acc: Array
+  next_cost: Array
 
 
 def price_choice(value: Array, cost: Array | Sequence[Array], price) -> Array:
@@ -118,51 +131,79 @@ def levels(acc, cost) -> Agent:
   dtype = jnp.result_type(float)
   acc = jnp.asarray(acc, dtype)
   cost = jnp.broadcast_to(jnp.asarray(cost, dtype), (n, num))
-  return Agent(Partial(_init, acc, cost), Partial(_tick, acc, cost),
-               Partial(_gain, acc), Partial(_output), Partial(_cost, cost))
+  return Agent(Partial(_init, acc, cost), Partial(_tick), Partial(_gain), Partial(_output),
+               Partial(_cost))
 
 
-def _next_level(a, c, level):
-  """i32[]: the hull vertex after ``level`` of the points (c f[L], a f[L]).
+def first_max(key: Array, *payload: Array) -> tuple[Array, ...]:
+  """The first index of the largest ``key`` along axis 0, and ``payload`` at it.
 
-  ``level = -1``: the first vertex (the most accurate of the cheapest levels).
-  Otherwise the dearer, more accurate level on the steepest line from it (the
-  farthest on that line, the first of equals); ``level`` itself at the top.
+  ``jnp.argmax(key, axis=0)`` (the first maximum wins; NaN never does) with
+  ``take`` of each payload, unrolled over the small axis 0 (levels): one
+  fused elementwise pass over the other axes, where XLA's argmax and gathers
+  do not fuse (2x slower on CPU under ``vmap``).
+
+  Args:
+    key: f[L, ...] (L static and small), or a sequence of L arrays f[...]
+      (rows computed on the fly fuse into the pass).
+    payload: arrays f[L, ...] (or sequences of L rows), broadcast against key.
+
+  Returns:
+    ``(i32[...] index, payload[0] at it, ...)``.
   """
-  first = jnp.argmax(jnp.where(c == jnp.min(c), a, -jnp.inf))
-  j = jnp.maximum(level, 0)
-  up = (c > c[j]) & (a > a[j])
-  slope = jnp.where(up, (a - a[j]) / jnp.where(up, c - c[j], 1.0), -jnp.inf)
+  best, idx = key[0], jnp.zeros(jnp.shape(key[0]), jnp.int32)
+  vals = [p[0] for p in payload]
+  for k in range(1, len(key)):
+    better = key[k] > best
+    best, idx = jnp.where(better, key[k], best), jnp.where(better, k, idx)
+    vals = [jnp.where(better, p[k], v) for p, v in zip(payload, vals)]
+  return (idx, *vals)
+
+
+def _first_level(a, c):
+  """The hull's first vertex: the most accurate of the cheapest levels (the first of equals)."""
+  return first_max(jnp.where(c == jnp.min(c), a, -jnp.inf), a, c)
+
+
+def _next_level(a, c, j, aj, cj):
+  """The hull vertex after level ``j`` (at ``(cj, aj)``) of the points (c f[L], a f[L]).
+
+  The dearer, more accurate level on the steepest line from ``j`` (the
+  farthest on that line, the first of equals); ``j`` itself at the top.
+  Returns ``(level, its acc, its cost)``.
+  """
+  up = (c > cj) & (a > aj)
+  slope = jnp.where(up, (a - aj) / jnp.where(up, c - cj, 1.0), -jnp.inf)
   on = up & (slope == jnp.max(slope))
-  far = jnp.argmax(jnp.where(on, c, -jnp.inf))
-  nxt = jnp.where(jnp.any(up), far, level)
-  return jnp.where(level < 0, first, nxt).astype(jnp.int32)
+  k, ak, ck = first_max(jnp.where(on, c, -jnp.inf), a, c)
+  top = ~jnp.any(up)
+  return jnp.where(top, j, k), jnp.where(top, aj, ak), jnp.where(top, cj, ck)
 
 
 def _init(acc, cost, index, key):
   del key
   i = jnp.asarray(index, jnp.int32)
-  none = jnp.asarray(-1, jnp.int32)
-  return LevelState(i, none, _next_level(acc[i], cost[i], none))
+  a, c = acc[i], cost[i]
+  nxt, an, cn = _first_level(a, c)
+  zero = jnp.zeros((), a.dtype)
+  return LevelState(i, jnp.asarray(-1, jnp.int32), nxt, a, c, zero, zero, an, cn)
 
 
-def _tick(acc, cost, state, key):
+def _tick(state, key):
   del key
-  level = state.next
-  return state._replace(level=level, next=_next_level(acc[state.index], cost[state.index], level))
+  nxt, an, cn = _next_level(state.acc, state.cost, state.next, state.next_acc, state.next_cost)
+  return state._replace(level=state.next, level_acc=state.next_acc,
+                        level_cost=state.next_cost, next=nxt, next_acc=an, next_cost=cn)
 
 
-def _gain(acc, state):
+def _gain(state):
   """The accuracy step of the next tick (+inf for the first: it must be bought)."""
-  a = acc[state.index]
-  step = a[state.next] - a[jnp.maximum(state.level, 0)]
-  return jnp.where(state.level < 0, jnp.inf, step)
+  return jnp.where(state.level < 0, jnp.inf, state.next_acc - state.level_acc)
 
 
-def _cost(cost, state):
+def _cost(state):
   """The cost step of the next tick (the first level's full cost for the first)."""
-  c = cost[state.index]
-  return jnp.where(state.level < 0, c[state.next], c[state.next] - c[jnp.maximum(state.level, 0)])
+  return state.next_cost - state.level_cost  # level_cost is 0 before the first tick
 
 
 def _output(state):

@@ -8,12 +8,16 @@ per-instance oracle is ``a*(x; lambda) = argmax_k acc[x, k] - lambda cost[k]``
 (ties go to the cheapest level, so levels must be ordered by cost). That
 oracle is the price rule on the level-table agent
 (:func:`jaxtick.agents.levels`: a tick climbs the instance's upper concave
-hull of accuracy vs cost, its threshold the hull slope), so
-:func:`oracle_actions` runs the price rule on it, :func:`jaxtick.front` on it
-is the cost--accuracy curve at every price, and :func:`allocate` bisects the
-price with :func:`jaxtick.bisect_price` on :func:`jaxtick.price_cost` (mean
-cost is non-increasing in ``lambda``, seed 003) for the smallest price whose
-mean cost is at most ``B``. At that price the
+hull of accuracy vs cost, its threshold the hull slope): :func:`jaxtick.front`
+on the agent is the cost--accuracy curve at every price and
+:func:`jaxtick.matched_price` on it bisects the price for a budget.
+:func:`oracle_actions` and :func:`allocate` are that rule in closed form (the
+argmax, :func:`jaxtick.agents.price_choice`: no hull to trace, so the
+bisection stays one fused pass per halving), equal to the agent under
+:func:`jaxtick.front` at every price (tests/test_levels.py).
+:func:`allocate` bisects (:func:`jaxtick.bisect_price`; mean cost is
+non-increasing in ``lambda``, seed 003) for the smallest price whose mean
+cost is at most ``B``. At that price the
 instances with two optimal levels (within 1e-5 of the best utility: float
 rounding can flip an exact tie) are tied; giving them the dearer level in
 order, the last one fractionally, spends ``B``
@@ -36,7 +40,7 @@ import numpy as np
 import optax
 from jax.tree_util import Partial
 
-from jaxtick import _checks, agents, schedule
+from jaxtick import _checks, agents, schedule, values
 from jaxtick.models import mlp
 
 Array = jax.Array
@@ -90,8 +94,9 @@ def _check(acc, cost, *, features=None):
 def oracle_actions(acc: Array, cost: Array, price) -> Array:
   """i32[N]: ``argmax_k acc[x, k] - price * cost[k]``, ties to the cheapest level.
 
-  The price rule on :func:`jaxtick.agents.levels` (one run of every instance
-  at ``price``).
+  The price rule on :func:`jaxtick.agents.levels` at ``price``, in closed form
+  (:func:`jaxtick.agents.price_choice`; equal to the agent run by
+  :func:`jaxtick.run_price_batch` or :func:`jaxtick.front`, tested).
 
   Args:
     acc: f[N, K] accuracy of each level.
@@ -101,18 +106,7 @@ def oracle_actions(acc: Array, cost: Array, price) -> Array:
   _checks.check_scalar("price", price)
   _checks.check_nonneg("price", price)
   _check(acc, cost)
-  agent, idx, keys = _agent(acc, cost)
-  res = schedule.run_price_batch(agent, idx, keys, price, max_ticks=np.shape(acc)[1],
-                                 min_ticks=1)
-  return res.state.level
-
-
-def _agent(acc, cost):
-  """The level-table agent and its N episodes: (agent, indices i32[N], keys)."""
-  dtype = jnp.result_type(float)
-  n = np.shape(acc)[0]
-  agent = agents.levels(jnp.asarray(acc, dtype), jnp.asarray(cost, dtype))
-  return agent, jnp.arange(n, dtype=jnp.int32), jnp.zeros((n, 2), jnp.uint32)  # keys unused
+  return agents.price_choice(acc, jnp.broadcast_to(cost, np.shape(acc)), price)
 
 
 def _take(x, idx):
@@ -140,10 +134,12 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
     instance's most accurate level, the cheapest of equals) and ``mean_cost``
     is what it spends, below ``target``.
 
-  The bisection is :func:`jaxtick.bisect_price` on :func:`jaxtick.price_cost`
-  of :func:`jaxtick.agents.levels` (every instance run at each price, ties
-  to the cheaper level), then the tie split at the price found. Compiled once
-  per (shapes, ``num_iters``): ``acc``, ``cost`` and ``target`` are traced.
+  The bisection is :func:`jaxtick.bisect_price` on the mean cost of the price
+  rule on :func:`jaxtick.agents.levels`, in closed form (the first level of
+  largest utility, :func:`jaxtick.agents.first_max`: one fused pass per
+  halving; equal to :func:`jaxtick.matched_price` on the agent, tested), then
+  the tie split at the price found. Compiled once per (shapes,
+  ``num_iters``): ``acc``, ``cost`` and ``target`` are traced.
   """
   _check(acc, cost)
   t = _checks.concrete(target)
@@ -155,12 +151,7 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
       raise ValueError(f"target budget {float(t)!r} is outside [min cost, max cost] = "
                        f"[{lo_c!r}, {hi_c!r}]")
   dtype = jnp.result_type(float)
-  acc, cost, target = (jnp.asarray(x, dtype) for x in (acc, cost, target))
-  agent, idx, keys = _agent(acc, cost)
-  mean_cost = schedule.price_cost(agent, idx, keys, max_ticks=acc.shape[1], min_ticks=1)
-  found = schedule.bisect_price(mean_cost, target, 0.0, _price_cap(acc, cost),
-                                num_iters=num_iters)
-  return _split(acc, cost, target, found.price, found.lo)
+  return _allocate(*(jnp.asarray(x, dtype) for x in (acc, cost, target)), num_iters)
 
 
 @jax.jit
@@ -172,9 +163,22 @@ def _price_cap(acc, cost):
   return 2.0 * jnp.maximum(jnp.max(slope), 0.0) + 1e-6
 
 
-@jax.jit
-def _split(acc, cost, target, price, lo):
-  """The tie split at the bisected ``price``: the :class:`Allocation` (compiled once per shapes)."""
+@values.jit
+def _allocate(acc, cost, target, num_iters):
+  """The compiled solve: one program per (shapes, ``num_iters``: a static int)."""
+  acc_t = acc.T                                   # [K, N]: one contiguous row per level
+  c_t = cost[:, None] if cost.ndim == 1 else cost.T  # [K, 1] or [K, N]
+
+  def mean_cost(price):
+    # The price rule on the level agent in closed form: the first level of largest
+    # utility, its cost carried along (one fused pass).
+    utility = [acc_t[k] - price * c_t[k] for k in range(acc_t.shape[0])]
+    _, spent = agents.first_max(utility, c_t)
+    return jnp.mean(spent)
+
+  found = schedule.bisect_price(mean_cost, target, 0.0, _price_cap(acc, cost),
+                                num_iters=num_iters)
+  price = found.price
   c = jnp.broadcast_to(cost, acc.shape)
   n = acc.shape[0]
   # Near-ties at the final price (float rounding can flip an exact tie between
@@ -196,7 +200,7 @@ def _split(acc, cost, target, price, lo):
   weight = jnp.where(extra > 0, jnp.clip((slack - before) / jnp.where(extra > 0, extra, 1.0), 0.0, 1.0), 0.0)
   mc = jnp.mean(base + weight * extra)
   ma = jnp.mean(_take(acc, action) + weight * (_take(acc, alt) - _take(acc, action)))
-  return Allocation(price, action, alt, weight, mc, ma, lo)
+  return Allocation(price, action, alt, weight, mc, ma, found.lo)
 
 
 def integral_actions(alloc: Allocation) -> Array:
