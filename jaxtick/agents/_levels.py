@@ -24,9 +24,13 @@ price rule on the :func:`levels` agent:
 
 So the cost spent is the chosen level's cost (summed as steps),
 :func:`jaxtick.front` on the agent is the oracle's cost--accuracy curve at
-every price of a grid, and :func:`jaxtick.bisect_price` on
-:func:`jaxtick.price_cost` (or :func:`jaxtick.matched_price`) bisects the
-price for a budget; :mod:`jaxtick.alloc.lagrangian` is built on it.
+every price of a grid (``episodes=True`` gives the levels, f[P, N]; the
+expected accuracy is ``acc[x, level]`` averaged), and
+:func:`jaxtick.bisect_price` on :func:`jaxtick.price_cost` (or
+:func:`jaxtick.matched_price`) bisects the price for a budget.
+:mod:`jaxtick.alloc.lagrangian` runs the same rule in closed form
+(:func:`price_choice`, and :func:`first_max` for one fused pass per
+bisection halving), equal to this agent under :func:`jaxtick.front`.
 
 Ties go to the cheaper level, as :func:`price_choice` gives them to the first
 of levels ordered by cost: at a price equal to a step's slope the rule does
