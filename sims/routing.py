@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtick import agents
 from jaxtick.alloc import probe as pb
 from jaxtick.alloc import router as rt
 from jaxtick.alloc import strategies as st
@@ -113,7 +114,7 @@ def _budgets(front, a, tk, lt, t_acc, t_tok, t_lat) -> dict:
 def _choices(acc, tok, lat, lam_t, lam_l, t_acc):
   """f[G, Q]: per-query true accuracy of the router's choice along a price line
   (the same argmax as :func:`jaxtick.alloc.utility.route`, for G prices at once)."""
-  ch = jax.vmap(lambda a, b: jnp.argmax(acc - a * tok - b * lat, axis=1))(lam_t, lam_l)
+  ch = jax.vmap(lambda a, b: agents.price_choice(acc, (tok, lat), (a, b)))(lam_t, lam_l)
   return jnp.take_along_axis(jnp.broadcast_to(t_acc, (lam_t.shape[0],) + t_acc.shape),
                              ch[..., None], 2)[..., 0]
 
