@@ -102,9 +102,23 @@ def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
     return swap(lanes, out, acc, next_ep)
 
   lanes, acc = load(jnp.arange(num_lanes, dtype=jnp.int32), acc)
+  first = (lanes, out, acc, jnp.array(num_lanes, jnp.int32))
+  if num_lanes // DRAIN_SHRINK < DRAIN_MIN_LANES:
+    # Too few lanes to shrink: one loop both swaps and, once no episode is left,
+    # ticks every lane to its end (the same ticks in the same order as the two
+    # phases below), so the program holds one copy of ``step``, not two.
+    def step_or_finish(carry):
+      lanes, out, acc, next_ep = carry
+      more = next_ep < num_episodes
+      lanes, acc = advance(lanes, acc, jnp.where(more, num_lanes - min_idle, 0))
+      finish = lambda lanes, out, acc, next_ep: (*retire(lanes, out), acc, next_ep)
+      return jax.lax.cond(more, swap, finish, lanes, out, acc, next_ep)
+
+    _, out, acc, _ = jax.lax.while_loop(
+        lambda c: (c[3] < num_episodes) | jnp.any(c[0].ep != empty), step_or_finish, first)
+    return out, acc
   lanes, out, acc, _ = jax.lax.while_loop(
-      lambda carry: carry[3] < num_episodes, main_step,
-      (lanes, out, acc, jnp.array(num_lanes, jnp.int32)))
+      lambda carry: carry[3] < num_episodes, main_step, first)
   # Drain: no episode is left to load; shrink the lanes as episodes end.
   size = num_lanes // DRAIN_SHRINK
   while size >= DRAIN_MIN_LANES:

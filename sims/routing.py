@@ -18,6 +18,12 @@ query and strategy the exact success probability ``a_s(x)``, expected tokens
   latency (lam_T = 0): the router's front, linearly interpolated between
   neighbouring grid points (a mixture of two routers spends any cost between
   theirs), minus the static accuracy, with a paired normal interval.
+* Two budgets at once (probe + average costs, test split): a token budget and
+  a latency budget (``BUDGET_FRACTION`` of the prices-0 router's mean tokens
+  and latency); the most accurate grid cell within both, beside
+  ``(lam_T, lam_L)`` tuned by gradient to spend both
+  (:func:`jaxtick.alloc.router.tune_router`) and the hard router's figures
+  there.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtick import agents
 from jaxtick.alloc import probe as pb
+from jaxtick.alloc import router as rt
 from jaxtick.alloc import strategies as st
 from jaxtick.alloc import utility as ut
 from jaxtick.problems import logs, pools
@@ -39,6 +47,10 @@ COST_MODEL = st.CostModel(tokens_per_s=60.0, call_s=0.5, prm_s=1.5)
 LAM_T = np.concatenate([[0.0], np.geomspace(1e-7, 1e-3, 31)]).astype(np.float32)
 LAM_L = np.concatenate([[0.0], np.geomspace(1e-5, 1e-1, 31)]).astype(np.float32)
 REPS = 8
+# The budgets: these fractions of the mean tokens and mean latency of the router at
+# prices 0 (the most accurate routing).
+BUDGET_FRACTION = (1 / 3, 3 / 4)
+STEP_MISS = 0.02  # a hard-router miss above this is said to be the step function's
 
 
 def _split(key, q):
@@ -80,11 +92,29 @@ def _matched(cost_front, acc_rows, static_cost, static_acc_rows):
   return {"diff": d["mean"], "ci_normal": d["ci_normal"]}
 
 
+def _budgets(front, a, tk, lt, t_acc, t_tok, t_lat) -> dict:
+  """The grid's most accurate cell within both budgets, and the prices tuned to spend them."""
+  acc, tok, lat = (np.asarray(front[k], float) for k in ("acc", "tokens", "latency"))
+  target = (BUDGET_FRACTION[0] * tok[0, 0], BUDGET_FRACTION[1] * lat[0, 0])  # LAM[0] = 0
+  within = (tok <= target[0]) & (lat <= target[1])
+  grid = None
+  if within.any():
+    i, j = np.unravel_index(np.argmax(np.where(within, acc, -np.inf)), acc.shape)
+    grid = {"lam_t": float(LAM_T[i]), "lam_l": float(LAM_L[j]), "acc": float(acc[i, j]),
+            "tokens": float(tok[i, j]), "latency": float(lat[i, j])}
+  r = rt.tune_router(a, tk, lt, target_tokens=target[0], target_latency=target[1],
+                     true_acc=t_acc, true_tokens=t_tok, true_latency=t_lat)
+  tuned = {k: np.asarray(v).tolist() for k, v in r._asdict().items()}
+  return {"fraction": list(BUDGET_FRACTION), "tokens": float(target[0]),
+          "latency": float(target[1]), "grid_best": grid, "tuned": tuned,
+          "tau": list(rt.TAUS)}
+
+
 @jax.jit
 def _choices(acc, tok, lat, lam_t, lam_l, t_acc):
   """f[G, Q]: per-query true accuracy of the router's choice along a price line
   (the same argmax as :func:`jaxtick.alloc.utility.route`, for G prices at once)."""
-  ch = jax.vmap(lambda a, b: jnp.argmax(acc - a * tok - b * lat, axis=1))(lam_t, lam_l)
+  ch = jax.vmap(lambda a, b: agents.price_choice(acc, (tok, lat), (a, b)))(lam_t, lam_l)
   return jnp.take_along_axis(jnp.broadcast_to(t_acc, (lam_t.shape[0],) + t_acc.shape),
                              ch[..., None], 2)[..., 0]
 
@@ -131,6 +161,7 @@ def experiment(key, tab, strats, feats, config, *, steps) -> dict:
         s: {"tokens": _matched(ft, line_t, float(static.tokens[i]), t_acc[:, i]),
             "latency": _matched(fl, line_l, float(static.latency[i]), t_acc[:, i])}
         for i, s in enumerate(names)}
+  budgets = _budgets(fronts["probe_avg_costs"], *variants["probe_avg_costs"], t_acc, t_tok, t_lat)
   # Strategy families chosen as lam_L rises (probe router, lam_T = 0).
   share = np.asarray(fronts["probe_avg_costs"]["share"])[0]           # [R, S]
   fam = {m: share[:, strats.method == i].sum(1).tolist() for i, m in enumerate(st.METHOD_NAMES)}
@@ -143,7 +174,7 @@ def experiment(key, tab, strats, feats, config, *, steps) -> dict:
                      "latency": float(static.latency[i])} for i, s in enumerate(names)},
       "average_costs": {"tokens": avg_tok.tolist(), "latency": avg_lat.tolist()},
       "calibration": calibration, "fronts": fronts, "matched": matched,
-      "family_share_vs_lam_l": fam,
+      "family_share_vs_lam_l": fam, "budgets": budgets,
   }
 
 
@@ -191,6 +222,40 @@ def _takeaway(m: dict, what: str) -> str:
           "to oracle costs.")
 
 
+def _budget_lines(b: dict, what: str, test: int) -> list:
+  """The two-budget section: the grid's best cell, the tuned prices, and its takeaway."""
+  g, t = b["grid_best"], b["tuned"]
+  miss = [100 * x for x in t["miss"]]
+  lines = [f"two budgets at once (probe router, average costs): {report.g4(b['tokens'])} tokens "
+           f"and {report.g4(b['latency'])} s per query ({report.g4(b['fraction'][0])} and "
+           f"{report.g4(b['fraction'][1])} of the prices-0 router's)"]
+  cell = ("no cell within both budgets" if g is None else
+          f"lam_T={report.g4(g['lam_t'])} lam_L={report.g4(g['lam_l'])}: accuracy "
+          f"{report.g4(g['acc'])}, {report.g4(g['tokens'])} tokens, {report.g4(g['latency'])} s")
+  lines.append(f"  grid's best cell within both: {cell}")
+  bind = [k for k, on in zip(("tokens", "latency"), t["binding"]) if on]
+  lines.append(f"  tuned by gradient (soft router, tau {' -> '.join(map(report.g4, b['tau']))}; "
+               f"Newton steps {t['steps']}, converged {t['converged'][-1]}; binding: "
+               f"{' and '.join(bind) or 'neither'}): "
+               f"lam_T={report.g4(t['lam_t'])} lam_L={report.g4(t['lam_l'])}; soft "
+               f"{report.g4(t['soft_tokens'])} tokens, {report.g4(t['soft_latency'])} s; hard "
+               f"router: accuracy {report.g4(t['acc'])}, {report.g4(t['tokens'])} tokens, "
+               f"{report.g4(t['latency'])} s (miss {report.g4(miss[0])}% tokens, "
+               f"{report.g4(miss[1])}% latency)")
+  grid = ("no grid cell is within both budgets" if g is None else
+          f"the grid's best cell within both has accuracy {report.g4(g['acc'])} at "
+          f"{report.g4(g['tokens'])} tokens and {report.g4(g['latency'])} s")
+  lines.append(f"Takeaway (budgets, {what}): prices tuned by gradient to "
+               f"{report.g4(b['tokens'])} tokens and {report.g4(b['latency'])} s reach accuracy "
+               f"{report.g4(t['acc'])} with the hard router, missing the budgets by "
+               f"{report.g4(miss[0])}% and {report.g4(miss[1])}%; {grid}.")
+  if max(abs(x) for x in miss) > 100 * STEP_MISS:
+    lines[-1] += (f" The soft router spends {report.g4(t['soft_tokens'])} tokens and "
+                  f"{report.g4(t['soft_latency'])} s there: the hard router's mean costs jump "
+                  f"between prices on these {test} test queries.")
+  return lines
+
+
 def render(m: dict, label: str = "main") -> str:
   lines = [f"queries {m['queries']} {m['split']}; {len(m['strategies'])} strategies; "
            f"PRM oracle {m['oracle']}; cost model {m['cost_model']}"]
@@ -214,7 +279,10 @@ def render(m: dict, label: str = "main") -> str:
   for i, ll in enumerate(m["lam_l"]):
     if i % 4 == 0 or i == len(m["lam_l"]) - 1:
       lines.append(f"  lam_L={report.g4(ll)}: " + ", ".join(f"{k} {report.g4(v[i])}" for k, v in m["family_share_vs_lam_l"].items()))
-  lines.append(_takeaway(m, "example-log replay" if label == "replay" else "main pool"))
+  what = "example-log replay" if label == "replay" else "main pool"
+  lines.append(_takeaway(m, what))
+  if "budgets" in m:
+    lines += _budget_lines(m["budgets"], what, m["split"]["test"])
   if "replay" in m:
     lines.append("replay of the example log (plug-in tables from the logged samples; "
                  "the log's one feature is the difficulty level):")

@@ -1,15 +1,34 @@
 import os
+import subprocess
+import sys
 
 # Tests run on the CPU; keep XLA from grabbing every core's worth of threads, and compile
 # with XLA's backend optimisation level 0: the suite is compile-bound (hundreds of small
 # programs, each run on a few hundred episodes), and level 0 cuts a bandit program's compile
-# from 4.8-8.5 s to 1.5-3.1 s of CPU while its run takes milliseconds either way. Results are
-# the same program's (no fast-math either way); `make run`, the benchmarks and users compile
-# at XLA's default level, and the subprocess tests that set XLA_FLAGS themselves (sharding,
-# two processes) compile at the default level too. Set JAXTICK_TEST_XLA_FLAGS to override.
-os.environ.setdefault("XLA_FLAGS", os.environ.get(
-    "JAXTICK_TEST_XLA_FLAGS",
-    "--xla_cpu_multi_thread_eigen=false --xla_backend_optimization_level=0"))
+# from 4.8-8.5 s to 1.5-3.1 s of CPU while its run takes milliseconds either way. Where the
+# installed XLA still has its classic CPU emitters (jaxlib 0.10; newer releases dropped the
+# flag and abort on it, hence the probe), they compile our programs in about half the time of
+# the MLIR fusion emitters (tests/test_front.py: 84 s of CPU against 155 s). Results are
+# the same programs' (no fast-math either way); `make run`, the benchmarks and users compile
+# at XLA's defaults; the subprocess tests (CLI, notebooks, sharding, two processes) inherit
+# these flags (sharding: 42 s of CPU against 87 s). Set JAXTICK_TEST_XLA_FLAGS to override.
+_BASE = "--xla_cpu_multi_thread_eigen=false --xla_backend_optimization_level=0"
+_CLASSIC = "--xla_cpu_use_fusion_emitters=false"
+
+
+def _xla_knows(flags: str) -> bool:
+  """Whether this jaxlib's XLA accepts ``flags`` (an unknown flag aborts the process)."""
+  probe = "import jax; jax.jit(lambda x: x + 1)(1)"
+  env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+  return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                        timeout=120).returncode == 0
+
+
+if "XLA_FLAGS" not in os.environ:  # pytest-xdist's workers inherit the controller's choice
+  _flags = os.environ.get("JAXTICK_TEST_XLA_FLAGS")
+  if _flags is None:
+    _flags = f"{_BASE} {_CLASSIC}" if _xla_knows(f"{_BASE} {_CLASSIC}") else _BASE
+  os.environ["XLA_FLAGS"] = _flags
 
 # One compilation cache for the whole run: pytest-xdist's workers and the subprocesses
 # that the CLI, notebook and sharding tests start compile many of the same programs.

@@ -19,7 +19,7 @@ import jaxtick as jt
 from jaxtick import values
 from jaxtick.agents import _exit_heads as eh
 from jaxtick.agents import sequential as sq
-from jaxtick.models import multi_exit
+from jaxtick.models import mlp, multi_exit
 
 from test_compile import Traces
 
@@ -279,7 +279,7 @@ def test_multi_exit_train_compiles_once_per_shapes():
   rng = np.random.default_rng(0)
   x1, x2 = rng.normal(size=(2, 120, 5)).astype(np.float32)
   y1, y2 = rng.integers(0, 3, (2, 120))
-  t = Traces(multi_exit._train)
+  t = Traces(mlp._fit)  # the one fit loop
   r1 = multi_exit.train(jax.random.key(0), x1, y1, num_classes=3, hidden=8, steps=20)
   assert t.new() <= 1
   r2 = multi_exit.train(jax.random.key(1), x2, y2, num_classes=3, hidden=8, steps=20)
@@ -293,4 +293,4 @@ def test_multi_exit_train_compiles_once_per_shapes():
   # padded input rows stay zero
   assert not np.asarray(r2.params.w[0, 5:]).any()
   multi_exit.train(jax.random.key(0), x1, y1, num_classes=3, hidden=8, steps=21)
-  assert t.new() == 1  # steps is static
+  assert t.new() == 1  # steps is a shape (the keys' length)

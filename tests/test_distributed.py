@@ -22,7 +22,9 @@ def _lines(out, tag):
 
 def test_two_process_sharded_front_equals_the_single_process_front():
   port = str(_free_port())
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+  # the suite's XLA flags (tests/conftest.py) plus the fake devices
+  env = dict(os.environ,
+             XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
              JAX_PLATFORMS="cpu", PYTHONPATH=os.path.dirname(HERE))
   procs = [subprocess.Popen([sys.executable, os.path.join(HERE, "distributed_worker.py"),
                              str(i), port], stdout=subprocess.PIPE,

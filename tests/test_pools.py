@@ -126,8 +126,14 @@ def test_a_pool_is_the_first_rows_of_a_larger_one_and_shares_its_program():
       a, b = getattr(small, name), getattr(big, name)
       if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
         a, b = jax.random.key_data(a), jax.random.key_data(b)
-      want = b if name == "response_sigma" else b[:q]
-      np.testing.assert_array_equal(np.asarray(a), np.asarray(want), err_msg=f"{name}, q={q}")
+      want = np.asarray(b if name == "response_sigma" else b[:q])
+      if np.issubdtype(want.dtype, np.floating):
+        # Per query the same math, but in a program of another size; XLA's classic CPU
+        # emitters (the test suite's, tests/conftest.py) may round a transcendental of the
+        # Beta sampler a few ulps apart there. A broken prefix draws other values altogether.
+        np.testing.assert_allclose(np.asarray(a), want, rtol=2e-6, atol=0, err_msg=f"{name}, q={q}")
+      else:
+        np.testing.assert_array_equal(np.asarray(a), want, err_msg=f"{name}, q={q}")
   before = pools._draw_pool._cache_size()
   pools.query_pool(jax.random.key(8), 290)  # same block as 300: no new program
   pools.query_pool(jax.random.key(9), 3)  # same block as 1..256

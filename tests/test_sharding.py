@@ -28,7 +28,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_sharded_over_four_cpu_devices_equals_each_episode_alone():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+  # the suite's XLA flags (tests/conftest.py) plus the fake devices
+  env = dict(os.environ,
+             XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
              JAX_PLATFORMS="cpu")
   r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env)
   assert r.returncode == 0, r.stderr[-2000:]
@@ -81,7 +83,9 @@ FRONT_SCRIPT = textwrap.dedent("""
 
 
 def test_sharded_front_over_four_cpu_devices_equals_the_single_device_front():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+  # the suite's XLA flags (tests/conftest.py) plus the fake devices
+  env = dict(os.environ,
+             XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4",
              JAX_PLATFORMS="cpu")
   r = subprocess.run([sys.executable, "-c", FRONT_SCRIPT], capture_output=True,
                      text=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))

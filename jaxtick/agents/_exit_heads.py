@@ -35,6 +35,7 @@ import numpy as np
 from jax.tree_util import Partial
 
 from jaxtick import _checks, signals, values
+from jaxtick.fronts import stopping_ticks
 from jaxtick.api import Agent, Array
 
 SIGNALS = ("entropy", "margin")
@@ -375,9 +376,19 @@ def exit_heads_used(u: Array, prices: Array, costs=None) -> Array:
   u = _check_u(u)
   _check_prices(prices, None)
   costs = jnp.asarray(_check_costs(costs, u.shape[1]), u.dtype)
-  m = _breakpoints(u, costs)
   prices = jnp.asarray(prices, u.dtype)
-  return 1 + jnp.sum(prices[:, None, None] < m[None], axis=-1, dtype=jnp.int32)
+  # The price rule's stop read off its tick thresholds, as jaxtick.front reads
+  # every agent: after t >= 1 heads the threshold is u_{t-1} / c_t (min_ticks = 1).
+  thr = _pad_thresholds(u, costs)
+  return jnp.swapaxes(stopping_ticks(thr, prices, min_ticks=1), 0, 1)
+
+
+def _pad_thresholds(u, costs):
+  """f[N, K + 1]: tick thresholds after 0..K heads (the ends unread by ``min_ticks=1``)."""
+  ratio = u[:, :-1] / costs[1:]
+  ratio = jnp.where(jnp.isnan(ratio), -jnp.inf, ratio)  # a NaN signal stops the agent
+  pad = jnp.full(u.shape[:1] + (1,), jnp.inf, u.dtype)
+  return jnp.concatenate([pad, ratio, pad], axis=1)
 
 
 class Sweep(NamedTuple):

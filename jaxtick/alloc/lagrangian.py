@@ -5,9 +5,19 @@ Each instance ``x`` picks a budget level ``k`` (an action) with accuracy
 (maximise mean accuracy subject to mean cost <= B) is a multiple-choice
 knapsack. Pricing the budget constraint at ``lambda`` decouples it: the
 per-instance oracle is ``a*(x; lambda) = argmax_k acc[x, k] - lambda cost[k]``
-(ties go to the cheapest level, so levels must be ordered by cost). Mean cost
-is non-increasing in ``lambda`` (seed 003), so :func:`jaxtick.bisect_price`
-finds the smallest price whose mean cost is at most ``B``. At that price the
+(ties go to the cheapest level, so levels must be ordered by cost). That
+oracle is the price rule on the level-table agent
+(:func:`jaxtick.agents.levels`: a tick climbs the instance's upper concave
+hull of accuracy vs cost, its threshold the hull slope): :func:`jaxtick.front`
+on the agent is the cost--accuracy curve at every price and
+:func:`jaxtick.matched_price` on it bisects the price for a budget.
+:func:`oracle_actions` and :func:`allocate` are that rule in closed form (the
+argmax, :func:`jaxtick.agents.price_choice`: no hull to trace, so the
+bisection stays one fused pass per halving), equal to the agent under
+:func:`jaxtick.front` at every price (tests/test_levels.py).
+:func:`allocate` bisects (:func:`jaxtick.bisect_price`; mean cost is
+non-increasing in ``lambda``, seed 003) for the smallest price whose mean
+cost is at most ``B``. At that price the
 instances with two optimal levels (within 1e-5 of the best utility: float
 rounding can flip an exact tie) are tied; giving them the dearer level in
 order, the last one fractionally, spends ``B``
@@ -30,8 +40,8 @@ import numpy as np
 import optax
 from jax.tree_util import Partial
 
-from jaxtick import _checks, schedule, values
-from jaxtick.alloc import mlp
+from jaxtick import _checks, agents, schedule, values
+from jaxtick.models import mlp
 
 Array = jax.Array
 
@@ -84,6 +94,10 @@ def _check(acc, cost, *, features=None):
 def oracle_actions(acc: Array, cost: Array, price) -> Array:
   """i32[N]: ``argmax_k acc[x, k] - price * cost[k]``, ties to the cheapest level.
 
+  The price rule on :func:`jaxtick.agents.levels` at ``price``, in closed form
+  (:func:`jaxtick.agents.price_choice`; equal to the agent run by
+  :func:`jaxtick.run_price_batch` or :func:`jaxtick.front`, tested).
+
   Args:
     acc: f[N, K] accuracy of each level.
     cost: f[K] or f[N, K] cost of each level, non-decreasing along K.
@@ -92,7 +106,7 @@ def oracle_actions(acc: Array, cost: Array, price) -> Array:
   _checks.check_scalar("price", price)
   _checks.check_nonneg("price", price)
   _check(acc, cost)
-  return jnp.argmax(acc - price * jnp.broadcast_to(cost, acc.shape), axis=1)
+  return agents.price_choice(acc, jnp.broadcast_to(cost, np.shape(acc)), price)
 
 
 def _take(x, idx):
@@ -120,8 +134,12 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
     instance's most accurate level, the cheapest of equals) and ``mean_cost``
     is what it spends, below ``target``.
 
-  Compiled once per (shapes, ``num_iters``): ``acc``, ``cost`` and
-  ``target`` are traced.
+  The bisection is :func:`jaxtick.bisect_price` on the mean cost of the price
+  rule on :func:`jaxtick.agents.levels`, in closed form (the first level of
+  largest utility, :func:`jaxtick.agents.first_max`: one fused pass per
+  halving; equal to :func:`jaxtick.matched_price` on the agent, tested), then
+  the tie split at the price found. Compiled once per (shapes,
+  ``num_iters``): ``acc``, ``cost`` and ``target`` are traced.
   """
   _check(acc, cost)
   t = _checks.concrete(target)
@@ -132,8 +150,8 @@ def allocate(acc: Array, cost: Array, target, *, num_iters: int = 48) -> Allocat
     if not lo_c * (1 - 1e-6) <= float(t) <= hi_c * (1 + 1e-6):
       raise ValueError(f"target budget {float(t)!r} is outside [min cost, max cost] = "
                        f"[{lo_c!r}, {hi_c!r}]")
-  return _allocate(jnp.asarray(acc, jnp.float32), jnp.asarray(cost, jnp.float32),
-                   jnp.asarray(target, jnp.float32), num_iters)
+  dtype = jnp.result_type(float)
+  return _allocate(*(jnp.asarray(x, dtype) for x in (acc, cost, target)), num_iters)
 
 
 @jax.jit
@@ -148,26 +166,25 @@ def _price_cap(acc, cost):
 @values.jit
 def _allocate(acc, cost, target, num_iters):
   """The compiled solve: one program per (shapes, ``num_iters``: a static int)."""
-  c = jnp.broadcast_to(cost, acc.shape)
-  n = acc.shape[0]
   acc_t = acc.T                                   # [K, N]: one contiguous row per level
-  c_t = cost[:, None] if cost.ndim == 1 else cost.T
+  c_t = cost[:, None] if cost.ndim == 1 else cost.T  # [K, 1] or [K, N]
 
   def mean_cost(price):
-    # argmax over levels unrolled (first maximum wins, as jnp.argmax): one fused pass.
-    best, spent = acc_t[0] - price * c_t[0], jnp.broadcast_to(c_t[0], (n,))
-    for k in range(1, acc.shape[1]):
-      u = acc_t[k] - price * c_t[k]
-      better = u > best
-      best, spent = jnp.where(better, u, best), jnp.where(better, c_t[k], spent)
+    # The price rule on the level agent in closed form: the first level of largest
+    # utility, its cost carried along (one fused pass).
+    utility = [acc_t[k] - price * c_t[k] for k in range(acc_t.shape[0])]
+    _, spent = agents.first_max(utility, c_t)
     return jnp.mean(spent)
 
   found = schedule.bisect_price(mean_cost, target, 0.0, _price_cap(acc, cost),
                                 num_iters=num_iters)
+  price = found.price
+  c = jnp.broadcast_to(cost, acc.shape)
+  n = acc.shape[0]
   # Near-ties at the final price (float rounding can flip an exact tie between
   # two evaluations): the cheapest near-optimal level, and the dearest.
-  u = acc - found.price * c
-  tol = 1e-5 * (jnp.max(jnp.abs(acc)) + found.price * jnp.max(c))
+  u = acc - price * c
+  tol = 1e-5 * (jnp.max(jnp.abs(acc)) + price * jnp.max(c))
   near = u >= jnp.max(u, axis=1, keepdims=True) - tol
   action = jnp.argmax(near, axis=1)
   alt = acc.shape[1] - 1 - jnp.argmax(near[:, ::-1], axis=1)
@@ -183,7 +200,7 @@ def _allocate(acc, cost, target, num_iters):
   weight = jnp.where(extra > 0, jnp.clip((slack - before) / jnp.where(extra > 0, extra, 1.0), 0.0, 1.0), 0.0)
   mc = jnp.mean(base + weight * extra)
   ma = jnp.mean(_take(acc, action) + weight * (_take(acc, alt) - _take(acc, action)))
-  return Allocation(found.price, action, alt, weight, mc, ma, found.lo)
+  return Allocation(price, action, alt, weight, mc, ma, found.lo)
 
 
 def integral_actions(alloc: Allocation) -> Array:

@@ -20,7 +20,7 @@ import optax
 from jax.tree_util import Partial
 
 from jaxtick import _checks, calibrate
-from jaxtick.alloc import mlp
+from jaxtick.models import mlp
 
 Array = jax.Array
 

@@ -57,6 +57,11 @@ METHOD_NAMES = ("best_of_n", "majority", "beam")
 _GRID = 4001  # integration points on the PRM logit / log-length axis
 
 
+def _float():
+  """The library's default float type (float32; float64 under ``jax_enable_x64``)."""
+  return jnp.result_type(float)
+
+
 class Strategies(NamedTuple):
   """A static set of S strategies (NumPy int arrays of length S).
 
@@ -210,9 +215,9 @@ def max_lognormal_factor(sigma: float, n: int) -> float:
 
 def _binom_pmf(n, p, kmax: int):
   """f[..., kmax+1]: Binomial(n, p) pmf at k = 0..kmax (n, p broadcast; 0 for k > n)."""
-  k = jnp.arange(kmax + 1, dtype=jnp.float32)
-  n = jnp.asarray(n, jnp.float32)[..., None]
-  p = jnp.asarray(p, jnp.float32)[..., None]
+  k = jnp.arange(kmax + 1, dtype=_float())
+  n = jnp.asarray(n, _float())[..., None]
+  p = jnp.asarray(p, _float())[..., None]
   logc = gammaln(n + 1.0) - gammaln(k + 1.0) - gammaln(jnp.maximum(n - k, 0.0) + 1.0)
   out = jnp.exp(logc + xlogy(k, p) + xlog1py(jnp.maximum(n - k, 0.0), -p))
   return jnp.where(k <= n, out, 0.0)
@@ -220,7 +225,7 @@ def _binom_pmf(n, p, kmax: int):
 
 def best_of_n_success(p: Array, n: int, oracle: RewardOracle = GROUND_TRUTH) -> Array:
   """f[Q]: P(best-of-n answers correctly) for per-response solve rates ``p``."""
-  p = jnp.asarray(p, jnp.float32)
+  p = jnp.asarray(p, _float())
   if not oracle.prm:
     _check_oracle(oracle)
     c = oracle.corruption
@@ -229,7 +234,7 @@ def best_of_n_success(p: Array, n: int, oracle: RewardOracle = GROUND_TRUTH) -> 
     hit = jnp.where(r > 0, p * (1 - c) / jnp.where(r > 0, r, 1.0), 0.0)
     miss = jnp.where(r < 1, p * c / jnp.where(r < 1, 1 - r, 1.0), 0.0)
     return (1 - none) * hit + none * miss
-  return _mix(p, jnp.asarray(top1_table(oracle, n), jnp.float32))
+  return _mix(p, jnp.asarray(top1_table(oracle, n), _float()))
 
 
 @jax.jit
@@ -248,7 +253,7 @@ def majority_success(answer_probs: Array, n: int) -> Array:
   """
   if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
     raise ValueError(f"n must be a positive int, got {n!r}")
-  return _majority(jnp.asarray(answer_probs, jnp.float32), int(n))
+  return _majority(jnp.asarray(answer_probs, _float()), int(n))
 
 
 @functools.partial(jax.jit, static_argnums=1)
@@ -263,15 +268,15 @@ def _majority(answer_probs: Array, n: int) -> Array:
   """
   q, a = answer_probs.shape
   nodes, weights = np.polynomial.legendre.leggauss(max(1, (a + 1) // 2))
-  y = jnp.asarray(0.5 * (nodes + 1), jnp.float32)        # on [0, 1]
-  wy = jnp.asarray(0.5 * weights, jnp.float32)
+  y = jnp.asarray(0.5 * (nodes + 1), _float())        # on [0, 1]
+  wy = jnp.asarray(0.5 * weights, _float())
   k = np.arange(n + 1)                                    # votes of the correct id
   u = np.arange(n + 1)
   diff = u[:, None] - u[None, :]                          # votes handed out, u -> v
-  band = jnp.asarray((diff[None] >= 0) & (diff[None] < k[:, None, None]), jnp.float32)  # [K, U, V]
+  band = jnp.asarray((diff[None] >= 0) & (diff[None] < k[:, None, None]), _float())  # [K, U, V]
   dgi = np.minimum(u[None, :] + k[:, None], n)            # [K, V]: u = v + k
-  dgm = jnp.asarray(u[None, :] + k[:, None] <= n, jnp.float32)
-  init = jnp.asarray(u[None, :] == (n - k)[:, None], jnp.float32)   # [K, U]
+  dgm = jnp.asarray(u[None, :] + k[:, None] <= n, _float())
+  init = jnp.asarray(u[None, :] == (n - k)[:, None], _float())   # [K, U]
 
   def chunk(probs):                                       # [C, A]
     c = probs.shape[0]
@@ -304,8 +309,8 @@ def beam_success(p: Array, width: int, branch: int, depth: int,
                  oracle: RewardOracle) -> Array:
   """f[Q]: P(beam search (width, branch, depth) with PRM ``oracle`` is correct)."""
   n = width * branch
-  return _beam(jnp.asarray(p, jnp.float32), jnp.asarray(selection_table(oracle, n, width), jnp.float32),
-               jnp.asarray(top1_table(oracle, n), jnp.float32), branch, depth)
+  return _beam(jnp.asarray(p, _float()), jnp.asarray(selection_table(oracle, n, width), _float()),
+               jnp.asarray(top1_table(oracle, n), _float()), branch, depth)
 
 
 @functools.partial(jax.jit, static_argnums=(3, 4))
@@ -352,7 +357,7 @@ def evaluate(pool: QueryPool, strats: Strategies,
     if not (np.isfinite(v) and v >= 0) or (k == "tokens_per_s" and v <= 0):
       raise ValueError(f"cost_model.{k} must be finite and >= 0 (> 0 for tokens_per_s), got {v!r}")
   sigma = float(np.asarray(pool.response_sigma))
-  tm = jnp.asarray(pool.token_mean, jnp.float32)
+  tm = jnp.asarray(pool.token_mean, _float())
   accs, toks, lats = [], [], []
   for m, n, w, d in zip(strats.method, strats.n, strats.width, strats.depth):
     n, w, d = int(n), int(w), int(d)
@@ -458,11 +463,11 @@ def replay_table(log, strats: Strategies, cost_model: CostModel = CostModel()) -
       lat[i, s] = (cost_model.call_s + longest / cost_model.tokens_per_s
                    + (cost_model.prm_s if meth == BEST_OF_N else 0.0))
   width = max(len(r) for r in cols.values())
-  probs = np.zeros((q, width), np.float32)
+  probs = np.zeros((q, width))
   for i, r in cols.items():
     probs[i, : len(r)] = r
   for s, (meth, n) in enumerate(zip(strats.method, strats.n)):
     if meth == MAJORITY:
       acc[:, s] = np.asarray(majority_success(probs, int(n)))
-  f32 = lambda x: jnp.asarray(x, jnp.float32)
-  return StrategyTable(f32(acc), f32(tok), f32(lat))
+  flt = lambda x: jnp.asarray(x, _float())
+  return StrategyTable(flt(acc), flt(tok), flt(lat))

@@ -5,7 +5,8 @@ strategy averages over a training split, f[S], or per query, f[Q, S]); it is
 scored on the *true* accuracies and costs of the strategies it picks. A
 ``lam_T x lam_L`` grid runs as one compiled call (``lax.map`` over
 ``lam_T``, ``vmap`` over ``lam_L``) and returns the accuracy-tokens-latency
-front and which strategies are chosen where.
+front (a :class:`RouteGrid`) and which strategies are chosen where. The choice is
+:func:`jaxtick.agents.price_choice`, the library's one price -> choice rule.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxtick import _checks, values
+from jaxtick.agents import price_choice
 
 Array = jax.Array
 
@@ -62,11 +64,14 @@ def route(acc: Array, tokens: Array, latency: Array, lam_t, lam_l) -> Array:
     _checks.check_scalar(name, v, " (for a grid of prices use route_grid)")
     _checks.check_nonneg(name, v)
   _check_all(acc, tokens, latency)
-  return jnp.argmax(acc - lam_t * tokens - lam_l * latency, axis=1)
+  return price_choice(acc, (tokens, latency), (lam_t, lam_l))
 
 
-class Front(NamedTuple):
+class RouteGrid(NamedTuple):
   """Scores of the router over a ``P x R`` price grid (true values).
+
+  (Not a :class:`jaxtick.Front`: that is the price rule's front over one price
+  axis; this is a router's choices scored over a grid of two prices.)
 
   Attributes:
     acc, tokens, latency: f[P, R] means over queries of the chosen strategies'.
@@ -80,7 +85,7 @@ class Front(NamedTuple):
 
 
 def route_grid(acc: Array, tokens: Array, latency: Array, lam_t: Array, lam_l: Array,
-               true_acc: Array, true_tokens: Array, true_latency: Array) -> Front:
+               true_acc: Array, true_tokens: Array, true_latency: Array) -> RouteGrid:
   """Routes with predicted ``(acc, tokens, latency)`` at every ``(lam_t[i], lam_l[j])``.
 
   One compiled call, compiled once per shapes: every table and price grid is
@@ -122,7 +127,7 @@ def _grid(acc, tok, lat, lam_t, lam_l, t_acc, t_tok, t_lat, chunk=8192):
     a, tk, la, ta, tt, tl, ok = x
 
     def cell(prices):
-      choice = jnp.argmax(a - prices[0] * tk - prices[1] * la, axis=1)
+      choice = price_choice(a, (tk, la), (prices[0], prices[1]))
       pick = lambda t: jnp.sum(jnp.where(ok, jnp.take_along_axis(t, choice[:, None], 1)[:, 0], 0.0))
       counts = jnp.bincount(jnp.where(ok, choice, s), length=s + 1)[:s]
       return jnp.stack([pick(ta), pick(tt), pick(tl)]), counts
@@ -133,7 +138,7 @@ def _grid(acc, tok, lat, lam_t, lam_l, t_acc, t_tok, t_lat, chunk=8192):
   init = (jnp.zeros((lt.shape[0], 3)), jnp.zeros((lt.shape[0], s), jnp.int32))
   (sums, counts), _ = jax.lax.scan(per_chunk, init, xs)
   shape = (lam_t.shape[0], lam_l.shape[0])
-  return Front(sums[:, 0].reshape(shape) / q, sums[:, 1].reshape(shape) / q,
+  return RouteGrid(sums[:, 0].reshape(shape) / q, sums[:, 1].reshape(shape) / q,
                sums[:, 2].reshape(shape) / q, counts.reshape(*shape, s) / q)
 
 

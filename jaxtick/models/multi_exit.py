@@ -8,14 +8,13 @@ input is zero-padded to ``P`` and so is each ``h_k``; the rows of ``w[k]``
 beyond the real input width are zero and receive zero gradient.
 
 Training minimises the mean over heads of the cross-entropy (deep supervision,
-as in BranchyNet / MSDNet), full batch, with ``optax.adamw``; it is a single
-jitted ``lax.scan`` (compiled once per shapes and settings, at module level)
-and deterministic given the key.
+as in BranchyNet / MSDNet), full batch, with ``optax.adamw``, in the library's
+one fit loop (:func:`jaxtick.models.mlp.fit`: a jitted ``lax.scan``, compiled
+once per shapes) and deterministic given the key.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -23,7 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxtick import values
+from jax.tree_util import Partial
+
+from jaxtick.models import mlp
 
 Array = jax.Array
 
@@ -153,42 +154,28 @@ def train(key: jax.Array, x, y, *, num_classes: int | None = None,
   params = init_params(key, x.shape[1], hidden, c, num_heads)
   if head_weights is not None:
     head_weights = jnp.asarray(head_weights)
-  params, losses = _train(params, x, y, head_weights, steps=steps,
-                          learning_rate=learning_rate, weight_decay=weight_decay)
+  params, losses = mlp.fit(Partial(_fit_loss, x, y, head_weights), params, steps=steps,
+                           num_rows=x.shape[0], learning_rate=learning_rate,
+                           weight_decay=float(weight_decay),
+                           mask=Partial(_update_mask, int(x.shape[1])))
   return TrainResult(params, losses)
 
 
-@functools.partial(values.jit, static_argnames=("steps", "learning_rate",
-                                                "weight_decay"))
-def _train(params, x, y, head_weights, *, steps, learning_rate, weight_decay):
-  """The AdamW loop of :func:`train`, compiled once per shapes and settings.
+def _fit_loss(x, y, head_weights, params, rows):
+  """:func:`loss` on the whole batch (full batch: ``rows`` is every row, unused)."""
+  del rows
+  return loss(params, x, y, head_weights)
 
-  The data (params, x f[n, D], y i32[n], head weights f[K] or None) is traced;
-  steps and the AdamW settings are static. The optimiser's settings and the
-  update mask stay constants, so the trained weights are bit for bit those of
-  the loop once jitted inside :func:`train` (a traced mask moves them by an ulp).
 
-  Returns:
-    ``(params, losses)`` with losses f[steps].
+def _update_mask(in_dim, params):
+  """Update multipliers: 1, but 0 on block 0's padded input rows (they stay zero).
+
+  NumPy constants of the shapes (``in_dim`` is a static int), so that XLA folds
+  the all-ones leaves away.
   """
-  # Padded input rows must stay zero: mask their updates. The mask is a NumPy
-  # constant of the shapes, as when it was built outside the jit: built from
-  # jnp ops its all-ones leaves fold away and the weights move by an ulp.
   num_heads, width, hidden = params.w.shape
   mask = jax.tree_util.tree_map(lambda a: np.ones(a.shape, a.dtype), params)
   row = np.arange(width)[:, None]
-  real = np.asarray([x.shape[1]] + [hidden] * (num_heads - 1))
-  mask = mask._replace(w=(row[None] < real[:, None, None]).astype(params.w.dtype)
+  real = np.asarray([in_dim] + [hidden] * (num_heads - 1))
+  return mask._replace(w=(row[None] < real[:, None, None]).astype(params.w.dtype)
                        * np.ones(params.w.shape, params.w.dtype))
-  opt = optax.adamw(learning_rate, weight_decay=weight_decay)
-  state = opt.init(params)
-
-  def step(carry, _):
-    params, state = carry
-    val, grads = jax.value_and_grad(loss)(params, x, y, head_weights)
-    updates, state = opt.update(grads, state, params)
-    updates = jax.tree_util.tree_map(lambda u, m: u * m, updates, mask)
-    return (optax.apply_updates(params, updates), state), val
-
-  (params, _), losses = jax.lax.scan(step, (params, state), None, length=steps)
-  return params, losses

@@ -8,8 +8,9 @@ from jaxtick.problems.mixtures import (MixtureTask, log_posterior,
 from jaxtick.problems.streams import (bernoulli_pairs, gaussian_pairs,
                                       hypothesis_problems, parameter_grid)
 from jaxtick.problems.pools import (GROUND_TRUTH, PoolMixture, QueryPool,
-                                    Responses, RewardOracle, prm_oracle,
-                                    query_pool, response, sample_responses)
+                                    Responses, RewardOracle, draw_response,
+                                    prm_oracle, query_pool, response,
+                                    sample_responses)
 from jaxtick.problems import logs
 from jaxtick.problems.logs import (ReplayPool, SampleLog, example_log,
                                    example_log_path, load_columns, load_jsonl,
@@ -31,8 +32,8 @@ __all__ += ["GameNode", "GameTree", "GameTreeSolution", "game_tree_env",
 __all__ += ["bernoulli_pairs", "gaussian_pairs", "hypothesis_problems",
             "parameter_grid"]
 __all__ += ["GROUND_TRUTH", "PoolMixture", "QueryPool", "Responses",
-            "RewardOracle", "prm_oracle", "query_pool", "response",
-            "sample_responses"]
+            "RewardOracle", "draw_response", "prm_oracle", "query_pool",
+            "response", "sample_responses"]
 __all__ += ["ReplayPool", "SampleLog", "example_log", "example_log_path", "load_columns",
             "load_jsonl", "load_lm_eval", "load_npz", "load_search_and_learn",
             "logs", "replay_pool", "replay_response", "save_jsonl", "save_npz"]

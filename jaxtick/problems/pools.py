@@ -36,9 +36,29 @@ Generative model (all parameters in :class:`PoolMixture`):
   ``token_base * token_growth ** L_x * exp(token_sigma * eps_x)``; a single
   response's length is lognormal around it with log-sd ``response_sigma``.
 
-Key contract: response ``j`` (j = 0, 1, ...) of the query whose key is ``k``
-uses ``jax.random.fold_in(k, j)``, so two allocation methods that ask the same
-query for its ``j``-th response see the same response.
+Key contract (the core's, :mod:`jaxtick.rng`): response ``j`` (j = 0, 1, ...)
+of the query whose key is ``k`` is drawn from the tick key
+``fold_in(k, j + 1)`` (:func:`jaxtick.tick_key`), exactly the key a sampler
+agent's tick ``j`` receives in an episode whose key is ``k``. So two allocation
+methods that ask the same query for its ``j``-th response see the same
+response. The tick key is one threefry hash; its 64 bits are two independent
+32-bit uniforms, ``w0 ^ w1`` (the bits :func:`jaxtick.rng.uniform` uses) and
+``w0``:
+
+* the **answer** by inverse CDF from the first (one comparison per answer id
+  against the cumulative table of ``answer_probs``);
+* the **corruption flip** from the second (``u < corruption``);
+* the **token count** and the **PRM score** from one more hash,
+  ``fold_in(tick key, 1)``: its two words give two independent standard
+  normals by Box-Muller (a compiled caller that uses neither, e.g. the bandit
+  with sample costs and the ground-truth oracle, never computes that hash).
+
+Uniforms have 24 random bits (``[0, 1)`` on a grid of 2^-24), whatever the
+float type, so an answer or a flip is the same under ``jax_enable_x64``.
+
+Float type: every float of a pool and of its responses is the library's
+default float (``jnp.result_type(float)``: float32, or float64 under
+``jax_enable_x64``).
 """
 
 from __future__ import annotations
@@ -49,6 +69,8 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxtick import rng
 
 Array = jax.Array
 
@@ -211,9 +233,9 @@ def query_pool(key: Array, num_queries: int, mixture: PoolMixture = PoolMixture(
   levels = _check_mixture(mixture)
   q = int(num_queries)
   w = np.asarray(mixture.weights, float)
-  f32 = lambda v: jnp.asarray(v, jnp.float32)
-  pool = _draw_pool(key, jnp.asarray(w / w.sum()), f32(mixture.mean), f32(mixture.unsolvable),
-                    *(f32(getattr(mixture, k)) for k in _MIXTURE_SCALARS),
+  flt = lambda v: jnp.asarray(v, jnp.result_type(float))
+  pool = _draw_pool(key, flt(w / w.sum()), flt(mixture.mean), flt(mixture.unsolvable),
+                    *(flt(getattr(mixture, k)) for k in _MIXTURE_SCALARS),
                     size=_pool_size(q), num_answers=int(num_answers), num_levels=levels)
   return pool._replace(**{k: getattr(pool, k)[:q] for k in QueryPool._fields
                           if k != "response_sigma"})
@@ -249,32 +271,70 @@ def _draw_pool(key, weights, mean, unsolvable, kappa, invalid_conc, distractor_c
   gam = gam + 1e-30  # a draw can underflow to 0 for tiny concentrations
   dist = gam / gam.sum(axis=1, keepdims=True)
   probs = jnp.concatenate([p[:, None], (1.0 - p)[:, None] * dist], axis=1)
-  token_mean = (token_base * token_growth ** level.astype(jnp.float32)
+  token_mean = (token_base * token_growth ** level.astype(token_base.dtype)
                 * jnp.exp(token_sigma * jax.random.normal(k_tok, (q,))))
   return QueryPool(p=p, level=level.astype(jnp.int32), solvable=~unsolv,
                    answer_probs=probs, token_mean=token_mean,
                    response_sigma=response_sigma, keys=jax.random.split(k_resp, q))
 
 
-def response(pool: QueryPool, query: Array, j: Array,
-             oracle: RewardOracle = GROUND_TRUTH):
-  """The ``j``-th response to query ``query`` (scalar indices; vmap for more).
+def _unit(bits: Array, dtype) -> Array:
+  """f[...] in [0, 1) on a grid of 2^-24 from u32 ``bits`` (their top 24)."""
+  return (bits >> jnp.uint32(8)).astype(dtype) * dtype.type(2.0 ** -24)
+
+
+def _words(key) -> tuple[Array, Array]:
+  """The two u32 words of a freshly derived key: its 64 random bits.
+
+  Threefry keys (JAX's default) carry them as their data; other PRNG
+  implementations draw them with ``jax.random.bits``.
+  """
+  if rng._is_threefry(key):
+    w = jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+  else:
+    w = jax.random.bits(key, (2,), jnp.uint32)
+  return w[..., 0], w[..., 1]
+
+
+def draw_response(pool: QueryPool, query: Array, key: Array,
+                  oracle: RewardOracle = GROUND_TRUTH):
+  """The response of query ``query`` drawn from tick key ``key`` (scalar query).
+
+  :func:`response` calls it with the key contract's tick key; a sampler agent
+  may call it with its own tick key (the same key gives the same response).
 
   Returns:
     ``(answer i32[], tokens f[], reward f[])``.
   """
-  k = jax.random.fold_in(pool.keys[query], j)
-  ka, kt, kc, kr = jax.random.split(k, 4)
-  answer = jax.random.categorical(ka, jnp.log(pool.answer_probs[query]))
-  tokens = pool.token_mean[query] * jnp.exp(
-      pool.response_sigma * jax.random.normal(kt) - 0.5 * pool.response_sigma ** 2)
-  seen = (answer == 0) ^ (jax.random.uniform(kc) < oracle.corruption)
+  dtype = pool.token_mean.dtype
+  w0, w1 = _words(key)
+  cdf = jnp.cumsum(pool.answer_probs[query])[:-1]          # the last id takes the rest
+  answer = jnp.sum(_unit(w0 ^ w1, dtype) >= cdf, dtype=jnp.int32)
+  seen = (answer == 0) ^ (_unit(w0, dtype) < oracle.corruption)
+  h0, h1 = _words(rng.fold_in(key, 1))
+  radius = jnp.sqrt(-2.0 * jnp.log1p(-_unit(h0, dtype)))   # Box-Muller: log of (0, 1]
+  angle = dtype.type(2.0 * np.pi) * _unit(h1, dtype)
+  s = pool.response_sigma
+  tokens = pool.token_mean[query] * jnp.exp(s * radius * jnp.cos(angle) - 0.5 * s * s)
   if oracle.prm:
     mu = jnp.where(seen, oracle.mu_correct, oracle.mu_wrong)
-    reward = jax.nn.sigmoid(mu + oracle.noise * jax.random.normal(kr))
+    reward = jax.nn.sigmoid(mu + oracle.noise * radius * jnp.sin(angle)).astype(dtype)
   else:
-    reward = seen.astype(jnp.float32)
-  return answer.astype(jnp.int32), tokens, reward
+    reward = seen.astype(dtype)
+  return answer, tokens, reward
+
+
+def response(pool: QueryPool, query: Array, j: Array,
+             oracle: RewardOracle = GROUND_TRUTH):
+  """The ``j``-th response to query ``query`` (scalar indices; vmap for more).
+
+  Drawn from the tick key ``fold_in(pool.keys[query], j + 1)`` (the key
+  contract in the module docstring).
+
+  Returns:
+    ``(answer i32[], tokens f[], reward f[])``.
+  """
+  return draw_response(pool, query, rng.fold_in(pool.keys[query], j + 1), oracle)
 
 
 def sample_responses(pool: QueryPool, n: int, start: int = 0,
