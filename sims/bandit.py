@@ -263,11 +263,11 @@ def render(m: dict) -> str:
     for b, row in tc.items():
       if b.startswith("budget"):
         lines.append(f"  {b}: " + "; ".join(f"{k} {v['coverage']['p']:.4f}" for k, v in row.items()))
+  lines.append(_takeaway(m))  # closes the main pool's section, before the replay's
   rp = m["replay_example_log"]
   lines.append(f"replay of the example log ({rp['queries']} queries, {rp['samples_logged']} samples):")
   for r in RULES:
     lines.append(f"  {r:<12} " + "; ".join(f"{b} cov {_fmt(v['coverage'])}" for b, v in rp[r].items()))
-  lines.append(_takeaway(m))
   return "\n".join(lines)
 
 
@@ -280,7 +280,7 @@ def _takeaway(m: dict) -> str:
   uni = curves["uniform"]["coverage"][i]
   best = max((r for r in curves if r != "uniform"), key=lambda r: curves[r]["coverage"][i]["p"])
   cov = curves[best]["coverage"][i]
-  return (f"Takeaway: with the ground-truth oracle at {b} samples per query, {best} covers "
+  return (f"Takeaway (main pool): with the ground-truth oracle at {b} samples per query, {best} covers "
           f"{cov['successes']}/{cov['n']} queries against uniform's {uni['successes']}/{uni['n']} "
           f"({report.g4(100 * (cov['p'] - uni['p']))} points; Wilson intervals "
           f"{report.format_interval(cov['ci_wilson'])} vs {report.format_interval(uni['ci_wilson'])}). "

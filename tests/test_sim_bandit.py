@@ -28,3 +28,29 @@ def test_quick_run_renders(tmp_path):
   text = exp.render(m)
   assert "elimination" in text and m["queries"] == 300
   assert exp.figures(m, tmp_path)
+
+
+def _prop(s, n):
+  ci = [s / n - 0.01, s / n + 0.01]
+  return {"successes": s, "n": n, "p": s / n, "ci_wilson": ci, "ci_normal": ci}
+
+
+def test_the_takeaway_closes_the_main_pool_and_quotes_its_counts():
+  """The takeaway quotes the main pool's coverage counts and comes before the example-log
+  replay's section (it once closed the replay while quoting the main pool)."""
+  budgets = [4, 8, 16]
+  cov = {"uniform": [30, 40, 50], "elimination": [35, 47, 55], "ucb": [34, 45, 55],
+         "gap": [33, 44, 54], "entropy": [32, 43, 52]}
+  m = {"queries": 60, "avg_budgets": budgets, "efficiency": {},
+       "pool": {"solvable": _prop(55, 60), "mean_p": 0.4, "per_level_queries": [12] * 5},
+       "curves": {"ground_truth": {r: {"coverage": [_prop(s, 60) for s in c]}
+                                   for r, c in cov.items()}},
+       "per_level_at_32": {"ground_truth": {}}, "hard_subset": {"solvable": _prop(20, 24)},
+       "replay_example_log": {"queries": 9, "samples_logged": 90, **{
+           r: {"8": {"coverage": _prop(7 if r == "uniform" else 2, 9)}} for r in exp.RULES}}}
+  text = exp.render(m)
+  main, replay = text.split("replay of the example log")
+  assert "Takeaway" not in replay
+  (line,) = [l for l in main.splitlines() if l.startswith("Takeaway")]
+  assert line.startswith("Takeaway (main pool): with the ground-truth oracle at 8 samples "
+                         "per query, elimination covers 47/60 queries against uniform's 40/60")
