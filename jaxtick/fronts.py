@@ -171,9 +171,11 @@ def choose_method(num_prices: int, *, max_ticks: int, min_ticks: int = 0,
   one chunk's trajectory (``chunk * (max_ticks + 1) * bytes_per_tick``) fits
   :data:`TRACE_MEMORY`; otherwise ``"stream"``, unless the grid has at most
   :data:`BATCH_PRICES` prices, where running them one by one costs less than
-  the stream's per-tick read-off. (``python -m sims.bench front``, 2-core CPU:
-  with 64 prices the stream costs 1.2 single runs at the cheapest price on
-  MCTS, 3 on the gap test and 6 on the coin, whose ticks are cheapest.)
+  the stream's per-tick read-off. (2-core CPU, process time, 64 prices,
+  100,000 episodes; units: one run at the grid's cheapest price: the stream
+  costs 1.05 on MCTS (10,000 episodes), 2.1-2.2 on the gap test (trace 2.2)
+  and 3.0 on the coin (trace 4.3). ``"trace"`` is kept for short caps: there
+  the two are within noise of each other on the gap test.)
   Pass ``method=`` to :func:`front` to force one.
   """
   if max_ticks > num_prices * max(min_ticks, 1) or (

@@ -64,6 +64,52 @@ def tick_thresholds(gain: Array, cost: Array) -> Array:
   return jnp.where(stops_always, -jnp.inf, r)
 
 
+# Levels of :func:`count_below`'s search done by selects among the grid's values
+# (2**SELECT_LEVELS - 1 selects; grids of up to 2**SELECT_LEVELS prices need no gather).
+SELECT_LEVELS = 6
+
+
+def count_below(grid: Array, r: Array) -> Array:
+  """``#{j : grid[j] < r}`` for each ``r``: a branch-free binary search.
+
+  The first :data:`SELECT_LEVELS` levels pick the value to compare with from
+  the grid by a tree of selects (elementwise, vectorised; no gather); deeper
+  levels, for grids of more than ``2**SELECT_LEVELS`` prices, gather. On CPU
+  (64 prices, 8,192 lanes, process time in a loop) 3.5-4.5 ns per lane, where
+  a compare-and-count over all P prices costs 22-33 ns (its row reduction is
+  not vectorised), ``jnp.searchsorted``'s ``scan_unrolled`` 38-47 ns and a
+  gathered binary search 16-20 ns.
+
+  Args:
+    grid: f[P] sorted ascending (P >= 1; +inf allowed, no NaN).
+    r: f[...] values (NaN counts nothing).
+
+  Returns:
+    i32[...] the count, in ``[0, P]``; equals
+    ``jnp.searchsorted(grid, r, side="left")``.
+  """
+  num_prices = grid.shape[0]
+  levels = max(num_prices - 1, 0).bit_length()
+  size = 1 << levels
+  padded = jnp.concatenate([grid, jnp.full(size - num_prices, jnp.inf, grid.dtype)])
+  k = jnp.zeros(r.shape, jnp.int32)
+  below = []  # the answers so far, most significant first
+  for level in range(levels):
+    step = size >> (level + 1)
+    if level < SELECT_LEVELS:
+      cands = [padded[b + step - 1] for b in range(0, size, 2 * step)]
+      for bit in reversed(below):
+        cands = [jnp.where(bit, hi, lo) for lo, hi in zip(cands[::2], cands[1::2])]
+      value = cands[0]
+    else:
+      value = padded[k + step - 1]
+    b = value < r
+    below.append(b)
+    k = k + jnp.where(b, step, 0)
+  # k <= size - 1 so far; the last value decides size itself.
+  return k + ((k == size - 1) & (padded[size - 1] < r)).astype(jnp.int32)
+
+
 class _Lanes(NamedTuple):
   """Episodes in flight (leading axis: lanes)."""
 
@@ -126,11 +172,9 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     r = tick_thresholds(gain, cost)
     counted = t >= min_ticks
     run_min = jnp.where(counted, jnp.minimum(run_min, r), run_min)
-    # Compare-and-count against all P prices: on CPU (process time, coin, P = 64)
-    # cheaper than the while-loop or the unrolled binary search, whose gathers
-    # dominate.
-    k = jnp.where(counted, jnp.searchsorted(grid, run_min, side="left",
-                                            method="compare_all"), num_prices)
+    # The search: a select tree, vectorised (see count_below); it was the
+    # stream's largest per-tick cost as a compare-and-count.
+    k = jnp.where(counted, count_below(grid, run_min), num_prices)
     k = jnp.where((t >= max_ticks) | ~live, 0, k).astype(jnp.int32)
     k = jnp.minimum(k, k_prev)
     output = agent.output(state)
@@ -206,7 +250,10 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   if episodes:
     rows = jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row)
     out = jax.tree_util.tree_map(lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype), rows)
-  out, acc = _lanes.run(load, step, write, out, acc, num_episodes=n, empty=n,
+  # Run up to the last valid episode only: the padding that front adds to a
+  # bucket size (up to 25%) is never loaded.
+  last = jnp.max(jnp.where(valid, jnp.arange(1, n + 1, dtype=jnp.int32), 0))
+  out, acc = _lanes.run(load, step, write, out, acc, num_episodes=last, empty=n,
                         num_lanes=num_lanes, min_idle=min_idle)
   unsort = lambda x: jnp.zeros_like(x).at[..., order].set(x)
   ints = jnp.cumsum(acc.ints, axis=0)[:num_prices]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
+from jaxtick import stream
 from jaxtick.agents import sequential as sq
 
 
@@ -66,3 +67,20 @@ def test_lane_count_does_not_change_the_front(lanes):
   b = jt.front(jt.agents.coin(), probs, keys, prices, method="trace", **kw)
   for f in ("ticks", "cost", "output", "episode_correct", "total_ticks", "correct"):
     np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+@pytest.mark.parametrize("num_prices", [1, 2, 3, 64, 65, 200])
+def test_count_below_is_a_left_search(num_prices):
+  """The select-tree search (and its gathered levels past 64 prices) equals searchsorted."""
+  rng = np.random.default_rng(num_prices)
+  pool = np.r_[rng.uniform(0.1, 5.0, num_prices), [0.0, np.inf, 1.0, 1.0]]
+  grid = np.sort(rng.choice(pool, num_prices)).astype(np.float32)
+  # Every grid value, its float neighbours, values between and beyond, +-inf and NaN
+  # (no subnormals: XLA's CPU flushes them to zero).
+  r = np.r_[grid, np.nextafter(grid, np.float32(-np.inf)), np.nextafter(grid, np.float32(np.inf)),
+            rng.uniform(-1.0, 6.0, 100), [-np.inf, np.inf, np.nan, 0.0]].astype(np.float32)
+  r = r[~((np.abs(r) < np.finfo(np.float32).tiny) & (r != 0))]
+  want = np.searchsorted(grid, r, side="left")
+  want[np.isnan(r)] = 0
+  got = jax.jit(stream.count_below)(jnp.asarray(grid), jnp.asarray(r))
+  np.testing.assert_array_equal(got, want)

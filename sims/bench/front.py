@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +67,17 @@ def _workloads(quick: bool):
   ]
 
 
+def _cpu(fn, *args, reps: int) -> float:
+  """Least process CPU time of ``reps`` calls after a warm-up (robust on a shared machine)."""
+  jax.block_until_ready(fn(*args))
+  best = float("inf")
+  for _ in range(reps):
+    c = time.process_time()
+    jax.block_until_ready(fn(*args))
+    best = min(best, time.process_time() - c)
+  return best
+
+
 def _measure(name, agent, problems, labels, max_ticks, min_ticks, reps):
   n = jax.tree_util.tree_leaves(problems)[0].shape[0]
   keys = jax.random.split(jax.random.key(7), n)
@@ -89,8 +101,14 @@ def _measure(name, agent, problems, labels, max_ticks, min_ticks, reps):
     t["flattened_batch"] = timeit(lambda: jt.front(agent, problems, keys, prices,
                                                    method="batch", lanes=16384, **kw),
                                   reps=max(2, reps // 2))
-  fr = jt.front(agent, problems, keys, prices, method="stream", **kw)
-  return n, t, float(jnp.mean(fr.mean_ticks))
+  stream = lambda: jt.front(agent, problems, keys, prices, method="stream", **kw)
+  cpu = {"cheapest_price": _cpu(single, jnp.min(prices), reps=reps),
+         "stream": _cpu(stream, reps=reps)}
+  if not long_cap:
+    cpu["trace_and_read"] = _cpu(lambda: jt.front(agent, problems, keys, prices,
+                                                  method="trace", **kw), reps=reps)
+  fr = stream()
+  return n, t, cpu, float(jnp.mean(fr.mean_ticks))
 
 
 SHARD_SCRIPT = textwrap.dedent("""
@@ -131,7 +149,8 @@ def bench(quick: bool = False) -> Record:
     if labels is None:  # MCTS: score by the exact optimum
       labels = jax.vmap(lambda p: jt.problems.game_tree_solve(
           p, 4, 4, two_player=True).best_action)(problems)
-    n, t, mean_ticks = _measure(name, agent, problems, labels, max_ticks, min_ticks, reps)
+    n, t, cpu, mean_ticks = _measure(name, agent, problems, labels, max_ticks, min_ticks,
+                                     reps)
     sizes[name] = {"episodes": n, "prices": NUM_PRICES, "max_ticks": max_ticks,
                    "mean_ticks_over_prices": mean_ticks}
     for k, v in t.items():
@@ -140,6 +159,9 @@ def bench(quick: bool = False) -> Record:
       if k in t:
         figures[f"{name}_{k}_in_cheapest_runs"] = t[k].median / t["cheapest_price"].median
         figures[f"{name}_{k}_in_median_price_runs"] = t[k].median / t["one_price"].median
+    for k in ("stream", "trace_and_read"):
+      if k in cpu:
+        figures[f"{name}_{k}_cpu_in_cheapest_runs"] = cpu[k] / cpu["cheapest_price"]
     # Targets: the stream in units of one run at the cheapest price (ratio = 1 / that).
     ratios[f"{name}_cheapest_run_over_stream"] = t["cheapest_price"].median / t["stream"].median
     targets[f"{name}_cheapest_run_over_stream"] = (
@@ -153,7 +175,8 @@ def bench(quick: bool = False) -> Record:
   sizes["sharded"] = {"episodes": n_shard, "prices": NUM_PRICES,
                       "forced_host_devices": 4}
   return Record("front", sizes, figures, ratios, targets,
-                notes="medians; units of *_in_cheapest_runs / *_in_median_price_runs: "
+                notes="medians of wall time, and *_cpu_in_cheapest_runs: least process "
+                      "CPU time over the repeats, same units; units of *_in_cheapest_runs / *_in_median_price_runs: "
                       "one compiled single-price run_price_batch on the same episodes at "
                       "the grid's cheapest / middle price; target: the stream within "
                       "2.0 cheapest runs (coin, gap test), 1.3 (MCTS, SPRT); sharded: "
