@@ -1,9 +1,11 @@
-"""The round-based budget rule: `allocate` on it equals the frozen reference, query for query.
+"""The round-based budget rule: `allocate` on it equals a NumPy reference, query for query.
 
-tests/_bandit_reference.py is `jaxtick.alloc.bandit` as it was before it became a thin
-call of :func:`jaxtick.run_rounds` over sampler agents; both draw the same responses
-(the pools' key contract), so every field must agree exactly (rewards to 1e-6: the
-sigmoid may round 1 ulp apart in two compiled programs).
+`jaxtick.alloc.allocate` is a thin call of :func:`jaxtick.run_rounds` over sampler agents.
+Until the pools' draws moved onto the tick keys it was checked here against a frozen copy of
+the implementation it replaced (equal in every field, all rules, both costs, k 1 and 3); now
+the reference is the NumPy one (`sims/bench/_bandit_numpy.py`) reading the same responses
+from a table, at the same edge cases: a budget of 0, one cut inside a round, a binding one,
+one above what the caps can use, replay logs with empty logs and zero-token samples.
 """
 
 import functools
@@ -13,11 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import _bandit_reference as reference
 import jaxtick as jt
 from jaxtick.agents import sampler
 from jaxtick.alloc import bandit
 from jaxtick.problems import logs, pools
+from sims.bench import _bandit_numpy as ref
 
 FIELDS = ("samples", "cost", "covered", "best_correct", "majority_correct",
           "best_reward", "eliminated", "exhausted", "spent", "rounds")
@@ -30,18 +32,27 @@ def _pool(q, seed):
 
 def _same(got, want, label):
   for f in FIELDS:
-    a, b = np.asarray(getattr(got, f)), np.asarray(getattr(want, f))
+    a, b = np.asarray(getattr(got, f)), np.asarray(want[f])
     if f == "best_reward":
       np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=f"{label} {f}")
     else:
       np.testing.assert_array_equal(a, b, err_msg=f"{label} {f}")
 
 
+def _numpy(tab, cap, budget, num_answers, **kw):
+  kw.pop("oracle", None)
+  kw.pop("max_samples", None)
+  return ref.allocate_vectorised(tab["answer"], tab["tokens"], tab["reward"], tab["correct"],
+                                 cap, budget, num_answers=num_answers, **kw)
+
+
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("cost", ["samples", "tokens"])
-def test_allocate_equals_the_reference_for_every_rule_and_budget(k, cost):
+def test_allocate_equals_the_numpy_reference_for_every_rule_and_budget(k, cost):
   q, cap = 90, 24
   pool, oracle = _pool(q, 11), pools.prm_oracle(0.1)
+  r = pools.sample_responses(pool, cap, oracle=oracle)
+  tab = {f: np.asarray(getattr(r, f)) for f in ("answer", "tokens", "reward", "correct")}
   unit = 1 if cost == "samples" else 480
   # 0, cut inside a round, binding, and more than the caps can use
   budgets = [0, 5 * q * unit + 1, 11 * q * unit, 40 * q * unit]
@@ -49,11 +60,12 @@ def test_allocate_equals_the_reference_for_every_rule_and_budget(k, cost):
     kw = dict(rule=rule, k=k, gamma=0.96, oracle=oracle, cost=cost, max_samples=cap,
               select_fraction=0.4, exploration=0.7)
     for b in budgets:
-      _same(bandit.allocate(pool, b, **kw), reference.allocate(pool, b, **kw),
+      _same(bandit.allocate(pool, b, **kw),
+            _numpy(tab, np.full(q, cap), b, pool.answer_probs.shape[1], **kw),
             f"{rule} k={k} {cost} B={b}")
 
 
-def test_allocate_equals_the_reference_on_a_replay_pool_and_the_ground_truth():
+def test_allocate_equals_the_numpy_reference_on_a_replay_pool_and_the_ground_truth():
   q, n = 70, 9
   rng = np.random.default_rng(3)
   correct = rng.random((q, n)) < 0.25
@@ -63,15 +75,20 @@ def test_allocate_equals_the_reference_on_a_replay_pool_and_the_ground_truth():
                        tokens=rng.integers(0, 40, (q, n)).astype(float),  # 0 costs too
                        count=rng.integers(0, n + 1, q))
   rp = logs.replay_pool(log)
+  tab = {"answer": log.answer, "tokens": log.tokens, "correct": log.correct,
+         "reward": log.reward.astype(np.float32)}
   for rule in bandit.RULES:
     for k, cost in ((1, "samples"), (3, "tokens")):
       for b in (0, 100, 257, 10 ** 6):
         kw = dict(rule=rule, k=k, gamma=0.85, cost=cost)
-        _same(bandit.allocate(rp, b, **kw), reference.allocate(rp, b, **kw),
+        _same(bandit.allocate(rp, b, **kw), _numpy(tab, log.count, b, 5, **kw),
               f"replay {rule} k={k} {cost} B={b}")
-  pool = _pool(80, 12)   # ground truth, no cap
+  pool = _pool(80, 12)   # ground truth, no cap: a table wider than the budget can reach
+  r = pools.sample_responses(pool, 9 * 80)
+  tab = {f: np.asarray(getattr(r, f)) for f in ("answer", "tokens", "reward", "correct")}
   for rule in bandit.RULES:
-    _same(bandit.allocate(pool, 9 * 80, rule=rule), reference.allocate(pool, 9 * 80, rule=rule),
+    _same(bandit.allocate(pool, 9 * 80, rule=rule),
+          _numpy(tab, np.full(80, 9 * 80), 9 * 80, pool.answer_probs.shape[1], rule=rule),
           f"ground truth {rule}")
 
 
