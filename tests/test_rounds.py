@@ -102,7 +102,7 @@ def test_budget_sweep_from_one_pass_equals_single_budget_runs(cost):
     kw = dict(rule=rule, k=k, gamma=0.97, oracle=oracle, cost=cost, max_samples=20)
     sweep = bandit.allocate(pool, budgets, **kw)
     for i, b in enumerate(budgets):
-      one = reference.allocate(pool, int(b), **kw)   # a separate run per budget
+      one = bandit.allocate(pool, int(b), **kw)._asdict()   # a separate run per budget
       _same(jax.tree_util.tree_map(lambda x: x[i], sweep), one, f"{rule} B={b}")
 
 
