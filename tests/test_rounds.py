@@ -176,3 +176,23 @@ def test_run_rounds_bad_arguments(kw, msg):
   with pytest.raises((ValueError, TypeError), match=msg):
     jt.run_rounds(agent, jnp.full(3, 0.5), jax.random.split(jax.random.key(0), 3),
                   args.pop("budget"), args.pop("rule"), **args)
+
+
+def test_run_rounds_compiles_once_for_other_data_and_prices():
+  """A repeated call, another coin agent of other cost, other problems, keys, budget and
+  price (same shapes) trace nothing new."""
+  from jaxtick import values
+  from jaxtick.rounds import _run_rounds
+  n = 64
+
+  def call(seed, cost, price, budget):
+    p = jax.random.uniform(jax.random.key(seed), (n,), minval=0.3, maxval=0.7)
+    keys = jax.random.split(jax.random.key(seed + 1), n)
+    agent = jt.agents.coin(cost=cost)
+    return jt.run_rounds(agent, p, keys, budget, jt.price_selection(agent, price), max_ticks=20)
+
+  call(0, 1.0, 0.5, 300.0)
+  before = values.trace_count(_run_rounds)
+  call(0, 1.0, 0.5, 300.0)
+  call(7, 2.0, 0.3, 123.0)
+  assert values.trace_count(_run_rounds) == before
