@@ -160,7 +160,7 @@ def run_rounds(agent: Agent, problems: Problem, keys: PRNGKey, budget,
   problems, keys = values.pad_rows((problems, keys), size)
   caps = jnp.where(jnp.arange(size) < q, values.pad_rows(jnp.asarray(caps, jnp.int32), size), 0)
   st = Static(int(k), fraction is not None, None, windows(size))
-  frac = jnp.asarray(1.0 if fraction is None else fraction, jnp.float32)
+  frac = jnp.asarray(1.0 if fraction is None else fraction, jnp.result_type(float))
   charge = Partial(_cost_before, agent.cost) if charge is None else charge
   record = Partial(_nothing) if record is None else record
   res = _run_rounds(st, agent, problems, keys, caps, jnp.atleast_1d(jnp.asarray(b, dtype)),
@@ -264,7 +264,7 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
 
   def verdict(state, ticks, cap, delivered):
     sel = rule(state, ticks, delivered)
-    pri = jnp.zeros(ticks.shape, jnp.float32) if sel.priority is None else sel.priority
+    pri = jnp.zeros(ticks.shape, jnp.result_type(float)) if sel.priority is None else sel.priority
     return sel.active & (ticks < cap), pri
 
   def summary(state, ticks, cost):
@@ -289,7 +289,7 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
       pr = jnp.where(pr == 0, 0.0, pr)   # -0.0 -> 0.0: the sort orders -0.0 first
       order = jnp.lexsort((ln.ep, ln.ticks, -pr))
       rank = jnp.zeros(w, jnp.int32).at[order].set(jnp.arange(w, dtype=jnp.int32))
-      m = jnp.maximum(jnp.ceil(fraction * jnp.sum(ln.act).astype(jnp.float32)), 1.0)
+      m = jnp.maximum(jnp.ceil(fraction * jnp.sum(ln.act).astype(fraction.dtype)), 1.0)
       sel = ln.act & (rank < m.astype(jnp.int32))
     else:
       sel = ln.act

@@ -125,8 +125,8 @@ def _selection_ranked(rule_id, gamma, exploration, states, ticks, delivered):
   """UCB, gap, entropy: the active queries with their priority (module docstring)."""
   del ticks
   s = states
-  nf = jnp.maximum(s.n, 1).astype(jnp.float32)
-  t = (delivered + 1).astype(jnp.float32)
+  nf = jnp.maximum(s.n, 1).astype(s.sum_reward.dtype)
+  t = (delivered + 1).astype(s.sum_reward.dtype)
   bonus = exploration * jnp.sqrt(jnp.log(t) / nf)
   ent = answer_entropy(s.counts, s.n)
   ent = jnp.round(ent * ENTROPY_GRID) / ENTROPY_GRID   # equal entropies compare equal
@@ -250,13 +250,13 @@ def _allocate(pool, cap, budget: np.ndarray, size: int, *, rule, k, gamma, oracl
                                          else None, rounds_lib.windows(size)))
   agent = sampler(_pad_pool(pool, size), oracle=oracle)
   cap = jnp.where(jnp.arange(size) < q, values.pad_rows(cap, size), 0)
-  rule_id, g = jnp.int32(RULES.index(rule)), jnp.float32(gamma)
-  select = (Partial(_selection_ranked, rule_id, g, jnp.float32(exploration)) if ranked
+  rule_id, g = jnp.int32(RULES.index(rule)), jnp.asarray(gamma, jnp.result_type(float))
+  select = (Partial(_selection_ranked, rule_id, g, jnp.asarray(exploration, jnp.result_type(float))) if ranked
             else Partial(_selection_all, rule_id, g))
   charge = Partial(_charge_samples if cost == "samples" else _charge_tokens)
   run = _run_one if budget.ndim == 0 else _run_many
   res = run(st, agent, cap, jnp.atleast_1d(jnp.asarray(budget, jnp.int32)),
-            jnp.float32(select_fraction), select, charge, Partial(_record, rule_id, g))
+            jnp.asarray(select_fraction, jnp.result_type(float)), select, charge, Partial(_record, rule_id, g))
   res = jax.tree_util.tree_map(lambda x: x[..., :q] if x.ndim > 1 else x, res)
   if budget.ndim == 0:
     res = jax.tree_util.tree_map(lambda x: x[0], res)

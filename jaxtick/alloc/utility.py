@@ -99,7 +99,7 @@ def route_grid(acc: Array, tokens: Array, latency: Array, lam_t: Array, lam_l: A
   _check_all(true_acc, true_tokens, true_latency)
   if np.shape(true_acc) != np.shape(acc):
     raise ValueError(f"true_acc shape {np.shape(true_acc)} != acc shape {np.shape(acc)}")
-  f = lambda x: jnp.asarray(x, jnp.float32)
+  f = lambda x: jnp.asarray(x, jnp.result_type(float))
   return _grid(f(acc), f(tokens), f(latency), f(lam_t), f(lam_l),
                f(true_acc), f(true_tokens), f(true_latency))
 
