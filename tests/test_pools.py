@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from compile_count import programs_of
 from jaxtick.problems import pools
 
 
@@ -138,3 +139,20 @@ def test_a_pool_is_the_first_rows_of_a_larger_one_and_shares_its_program():
   pools.query_pool(jax.random.key(8), 290)  # same block as 300: no new program
   pools.query_pool(jax.random.key(9), 3)  # same block as 1..256
   assert pools._draw_pool._cache_size() == before
+
+
+def test_repeated_pool_and_response_calls_build_no_new_program():
+  """Outside jit, the generator runs compiled programs, one per shape and oracle kind
+  (eager ops would build one program per op and shape): a first call builds at most
+  one, and another key, query count in the same block, start, query, tick or oracle
+  number builds nothing."""
+  key = jax.random.key(3)
+  pool = pools.query_pool(key, 20)
+  prm = pools.prm_oracle(0.1)
+  assert programs_of(pools.sample_responses, pool, 6, oracle=prm) <= 1
+  assert programs_of(pools.response, pool, 1, 2, prm) <= 1
+  assert programs_of(pools.draw_response, pool, 1, jax.random.key(4), prm) <= 1
+  assert programs_of(pools.query_pool, jax.random.key(5), 20) == 0
+  assert programs_of(pools.sample_responses, pool, 6, 3, pools.prm_oracle(0.3, noise=2.0)) == 0
+  assert programs_of(pools.response, pool, 7, 11, pools.prm_oracle(0.2)) == 0
+  assert programs_of(pools.draw_response, pool, 3, jax.random.key(9), prm) == 0

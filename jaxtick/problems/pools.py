@@ -233,12 +233,11 @@ def query_pool(key: Array, num_queries: int, mixture: PoolMixture = PoolMixture(
   levels = _check_mixture(mixture)
   q = int(num_queries)
   w = np.asarray(mixture.weights, float)
-  flt = lambda v: jnp.asarray(v, jnp.result_type(float))
+  flt = lambda v: np.asarray(v, jnp.result_type(float))  # host arrays: no eager programs
   pool = _draw_pool(key, flt(w / w.sum()), flt(mixture.mean), flt(mixture.unsolvable),
                     *(flt(getattr(mixture, k)) for k in _MIXTURE_SCALARS),
                     size=_pool_size(q), num_answers=int(num_answers), num_levels=levels)
-  return pool._replace(**{k: getattr(pool, k)[:q] for k in QueryPool._fields
-                          if k != "response_sigma"})
+  return _first_rows(pool, q=q)
 
 
 _MIXTURE_SCALARS = ("concentration", "invalid_concentration", "distractor_concentration",
@@ -278,6 +277,13 @@ def _draw_pool(key, weights, mean, unsolvable, kappa, invalid_conc, distractor_c
                    response_sigma=response_sigma, keys=jax.random.split(k_resp, q))
 
 
+@functools.partial(jax.jit, static_argnames="q")
+def _first_rows(pool: QueryPool, *, q: int) -> QueryPool:
+  """The pool of the first ``q`` queries of a block (one program per block and ``q``)."""
+  return pool._replace(**{k: getattr(pool, k)[:q] for k in QueryPool._fields
+                          if k != "response_sigma"})
+
+
 def _unit(bits: Array, dtype) -> Array:
   """f[...] in [0, 1) on a grid of 2^-24 from u32 ``bits`` (their top 24)."""
   return (bits >> jnp.uint32(8)).astype(dtype) * dtype.type(2.0 ** -24)
@@ -302,10 +308,49 @@ def draw_response(pool: QueryPool, query: Array, key: Array,
 
   :func:`response` calls it with the key contract's tick key; a sampler agent
   may call it with its own tick key (the same key gives the same response).
+  One compiled program per pool shape and oracle kind (``oracle.prm``); the
+  oracle's numbers are data.
 
   Returns:
     ``(answer i32[], tokens f[], reward f[])``.
   """
+  return _draw_response(pool, query, key, tuple(oracle[1:]), prm=bool(oracle.prm))
+
+
+def response(pool: QueryPool, query: Array, j: Array,
+             oracle: RewardOracle = GROUND_TRUTH):
+  """The ``j``-th response to query ``query`` (scalar indices; vmap for more).
+
+  Drawn from the tick key ``fold_in(pool.keys[query], j + 1)`` (the key
+  contract in the module docstring). One compiled program per pool shape and
+  oracle kind, as :func:`draw_response`.
+
+  Returns:
+    ``(answer i32[], tokens f[], reward f[])``.
+  """
+  return _response(pool, query, j, tuple(oracle[1:]), prm=bool(oracle.prm))
+
+
+def sample_responses(pool: QueryPool, n: int, start: int = 0,
+                     oracle: RewardOracle = GROUND_TRUTH) -> Responses:
+  """Responses ``start .. start + n - 1`` of every query: :class:`Responses` [Q, n].
+
+  One compiled program per pool shape, ``n`` and oracle kind; ``start`` and
+  the oracle's numbers are data.
+  """
+  if not isinstance(n, (int, np.integer)) or n < 1:
+    raise ValueError(f"n must be a positive int, got {n!r}")
+  _check_oracle(oracle)
+  return _sample_responses(pool, start, tuple(oracle[1:]), n=int(n), prm=bool(oracle.prm))
+
+
+# The compiled cores. ``prm`` (the oracle's kind) picks the code and is static;
+# ``numbers`` are the oracle's other fields (corruption, mu_correct, mu_wrong,
+# noise), traced.
+
+
+def _draw(pool: QueryPool, query, key, oracle: RewardOracle):
+  """The response of ``query`` from tick key ``key`` (traceable; ``oracle.prm`` static)."""
   dtype = pool.token_mean.dtype
   w0, w1 = _words(key)
   cdf = jnp.cumsum(pool.answer_probs[query])[:-1]          # the last id takes the rest
@@ -324,27 +369,24 @@ def draw_response(pool: QueryPool, query: Array, key: Array,
   return answer, tokens, reward
 
 
-def response(pool: QueryPool, query: Array, j: Array,
-             oracle: RewardOracle = GROUND_TRUTH):
-  """The ``j``-th response to query ``query`` (scalar indices; vmap for more).
-
-  Drawn from the tick key ``fold_in(pool.keys[query], j + 1)`` (the key
-  contract in the module docstring).
-
-  Returns:
-    ``(answer i32[], tokens f[], reward f[])``.
-  """
-  return draw_response(pool, query, rng.fold_in(pool.keys[query], j + 1), oracle)
+def _tick_response(pool: QueryPool, query, j, oracle: RewardOracle):
+  return _draw(pool, query, rng.fold_in(pool.keys[query], j + 1), oracle)
 
 
-def sample_responses(pool: QueryPool, n: int, start: int = 0,
-                     oracle: RewardOracle = GROUND_TRUTH) -> Responses:
-  """Responses ``start .. start + n - 1`` of every query: :class:`Responses` [Q, n]."""
-  if not isinstance(n, (int, np.integer)) or n < 1:
-    raise ValueError(f"n must be a positive int, got {n!r}")
-  _check_oracle(oracle)
-  q = pool.p.shape[0]
+@functools.partial(jax.jit, static_argnames="prm")
+def _draw_response(pool, query, key, numbers, *, prm):
+  return _draw(pool, query, key, RewardOracle(prm, *numbers))
+
+
+@functools.partial(jax.jit, static_argnames="prm")
+def _response(pool, query, j, numbers, *, prm):
+  return _tick_response(pool, query, j, RewardOracle(prm, *numbers))
+
+
+@functools.partial(jax.jit, static_argnames=("n", "prm"))
+def _sample_responses(pool, start, numbers, *, n, prm) -> Responses:
+  oracle = RewardOracle(prm, *numbers)
   js = start + jnp.arange(n)
   ans, tok, rew = jax.vmap(lambda i: jax.vmap(
-      lambda j: response(pool, i, j, oracle))(js))(jnp.arange(q))
+      lambda j: _tick_response(pool, i, j, oracle))(js))(jnp.arange(pool.p.shape[0]))
   return Responses(answer=ans, correct=ans == 0, tokens=tok, reward=rew)
