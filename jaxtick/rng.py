@@ -79,6 +79,33 @@ def fold_in(key, data) -> jax.Array:
   """
   if not _is_threefry(key):
     return jax.random.fold_in(key, data)
+  return _fold_in_threefry(key, data)
+
+
+def bits(key) -> Array:
+  """u32[]: 32 random bits carried by a freshly derived key."""
+  if not _is_threefry(key):
+    return jax.random.bits(key, (), jnp.uint32)
+  return _xor_words(key)
+
+
+def uniform(key) -> Array:
+  """f32[] in [0, 1) from a freshly derived key (23 random mantissa bits)."""
+  return _unit_float(bits(key))
+
+
+def bernoulli(key, p: Array) -> Array:
+  """bool[]: True with probability ``p`` (to 2^-23), from a freshly derived key."""
+  return _below(bits(key), p)
+
+
+# The compiled cores (module level: one program per input shape and dtype, so a
+# call outside ``jit`` runs one program, not a dozen eager ops). Which PRNG
+# implementation a key uses is decided before them, on the host.
+
+
+@jax.jit
+def _fold_in_threefry(key, data):
   typed = _is_typed(key)
   words = jax.random.key_data(key) if typed else key
   count = jnp.asarray(data).astype(jnp.uint32)
@@ -88,20 +115,20 @@ def fold_in(key, data) -> jax.Array:
   return jax.random.wrap_key_data(out, impl="threefry2x32") if typed else out
 
 
-def bits(key) -> Array:
-  """u32[]: 32 random bits carried by a freshly derived key."""
-  if not _is_threefry(key):
-    return jax.random.bits(key, (), jnp.uint32)
+@jax.jit
+def _xor_words(key):
   words = jax.random.key_data(key) if _is_typed(key) else key
   return words[..., 0] ^ words[..., 1]
 
 
-def uniform(key) -> Array:
-  """f32[] in [0, 1) from a freshly derived key (23 random mantissa bits)."""
-  mantissa = (bits(key) >> jnp.uint32(9)) | jnp.uint32(0x3F800000)
+def _unit_float_core(b):
+  mantissa = (b >> jnp.uint32(9)) | jnp.uint32(0x3F800000)
   return jax.lax.bitcast_convert_type(mantissa, jnp.float32) - 1.0
 
 
-def bernoulli(key, p: Array) -> Array:
-  """bool[]: True with probability ``p`` (to 2^-23), from a freshly derived key."""
-  return uniform(key) < p
+_unit_float = jax.jit(_unit_float_core)
+
+
+@jax.jit
+def _below(b, p):
+  return _unit_float_core(b) < p

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
+from compile_count import programs_of
 from jaxtick import rng
 
 
@@ -70,3 +71,19 @@ def test_coin_flips_follow_the_stream():
     bits = np.asarray(jax.random.bits(key, (31,), jnp.uint32))[1:].astype(np.uint64)
   u = ((bits >> 9) / 2.0 ** 23)
   assert int(res.state.heads) == int(np.sum(u < np.float32(p)))
+
+
+def test_repeated_rng_calls_build_no_new_program():
+  """Outside jit, each of fold_in, bits, uniform and bernoulli is one compiled program
+  per key shape: a first call builds at most one, another key, tick or probability
+  builds nothing."""
+  for key in (jax.random.key(1), jax.random.PRNGKey(1)):
+    for k in (key, jax.random.fold_in(key, 3)):
+      for fn, args in ((rng.fold_in, (1,)), (rng.bits, ()), (rng.uniform, ()),
+                       (rng.bernoulli, (0.5,))):
+        assert programs_of(fn, k, *args) <= 1, fn
+    k2 = jax.random.fold_in(key, 7)
+    assert programs_of(rng.fold_in, k2, 12) == 0
+    assert programs_of(rng.bits, k2) == 0
+    assert programs_of(rng.uniform, k2) == 0
+    assert programs_of(rng.bernoulli, k2, 0.25) == 0
