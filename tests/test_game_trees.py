@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
+from compile_count import programs_of
 from jaxtick.problems import game_trees as gt
 
 
@@ -118,3 +119,17 @@ def test_bad_input():
     jt.problems.game_tree_problems(jax.random.key(0), 0)
   with pytest.raises(ValueError, match="branching"):
     gt.game_tree_solve(jt.problems.GameTree(jnp.zeros(2, jnp.uint32)), 1, 2)
+
+
+def test_repeated_solve_builds_no_new_program():
+  """Outside jit, problems, leaf values and the solver are one compiled program each
+  per (A, D, two_player) and batch shape: a first call builds at most one, another
+  tree builds nothing."""
+  trees = jt.problems.game_tree_problems(jax.random.key(0), 3)
+  one = gt.GameTree(trees.key[0])
+  assert programs_of(jt.problems.game_tree_solve, one, 3, 2, two_player=True) <= 1
+  assert programs_of(jt.problems.game_tree_leaf_values, one, 3, 2) <= 1
+  other = gt.GameTree(trees.key[1])
+  assert programs_of(jt.problems.game_tree_problems, jax.random.key(1), 3) == 0
+  assert programs_of(jt.problems.game_tree_solve, other, 3, 2, two_player=True) == 0
+  assert programs_of(jt.problems.game_tree_leaf_values, other, 3, 2) == 0

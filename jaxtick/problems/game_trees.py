@@ -21,6 +21,7 @@ all ``A^D`` leaves and backs up max (and min) exactly.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -77,8 +78,12 @@ def game_tree_problems(key: jax.Array, n: int) -> GameTree:
   """Draws ``n`` trees: a GameTree whose key is u32[n, 2]."""
   if isinstance(n, bool) or not isinstance(n, int) or n < 1:
     raise ValueError(f"n must be a positive int, got {n!r}")
-  keys = jax.random.split(key, n)
-  return GameTree(jax.random.key_data(keys))
+  return _problems(key, n=n)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _problems(key, *, n):
+  return GameTree(jax.random.key_data(jax.random.split(key, n)))
 
 
 def game_tree_return_var(depth: int) -> float:
@@ -160,14 +165,7 @@ def _rollout(A, D, problem, s, key):
 def game_tree_leaf_values(problem: GameTree, branching: int, depth: int) -> Array:
   """All leaf values of one tree, f[A^D], leaves in level order."""
   _check(branching, depth)
-  A = branching
-  g = jnp.zeros((1,), jnp.result_type(float))
-  offset = 0
-  for level in range(1, depth + 1):
-    offset = A * offset + 1
-    ids = offset + jnp.arange(A ** level, dtype=jnp.int32)
-    g = jnp.repeat(g, A) + _edge(problem.key, ids)
-  return g / depth
+  return _leaf_values(problem, A=branching, D=depth)
 
 
 def game_tree_solve(problem: GameTree, branching: int, depth: int, *,
@@ -181,9 +179,28 @@ def game_tree_solve(problem: GameTree, branching: int, depth: int, *,
   Returns:
     A :class:`GameTreeSolution`.
   """
-  A = branching
-  v = game_tree_leaf_values(problem, branching, depth)
-  for level in range(depth - 1, 0, -1):  # the player at ``level`` chooses
+  _check(branching, depth)
+  return _solve(problem, A=branching, D=depth, two_player=bool(two_player))
+
+
+# The compiled cores: one program per (A, D, two_player) and batch shape.
+
+
+@functools.partial(jax.jit, static_argnames=("A", "D"))
+def _leaf_values(problem, *, A, D):
+  g = jnp.zeros((1,), jnp.result_type(float))
+  offset = 0
+  for level in range(1, D + 1):
+    offset = A * offset + 1
+    ids = offset + jnp.arange(A ** level, dtype=jnp.int32)
+    g = jnp.repeat(g, A) + _edge(problem.key, ids)
+  return g / D
+
+
+@functools.partial(jax.jit, static_argnames=("A", "D", "two_player"))
+def _solve(problem, *, A, D, two_player):
+  v = _leaf_values(problem, A=A, D=D)
+  for level in range(D - 1, 0, -1):  # the player at ``level`` chooses
     v = v.reshape(A ** level, A)
     minimise = two_player and level % 2 == 1
     v = v.min(axis=1) if minimise else v.max(axis=1)
