@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,6 +24,11 @@ def coin_problems(key: jax.Array, n: int, min_gap: float = 0.05,
   if not 0 <= min_gap <= max_gap <= 0.5:
     raise ValueError(
         f"need 0 <= min_gap <= max_gap <= 0.5, got {min_gap}, {max_gap}")
+  return _coins(key, min_gap, max_gap, n=int(n))
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _coins(key, min_gap, max_gap, *, n):
   kd, ks = jax.random.split(key)
   d = jax.random.uniform(kd, (n,), minval=min_gap, maxval=max_gap)
   sign = jnp.where(jax.random.bernoulli(ks, 0.5, (n,)), 1.0, -1.0)

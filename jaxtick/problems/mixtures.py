@@ -11,6 +11,7 @@ so depth helps a network.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -37,7 +38,14 @@ def mixture_task(key: jax.Array, *, num_classes: int = 10, dim: int = 16,
   if not separation > 0 or not noise > 0:
     raise ValueError(
         f"separation and noise must be > 0, got {separation}, {noise}")
-  means = separation * jax.random.normal(key, (num_classes, components, dim))
+  return _task(key, separation, noise, shape=(num_classes, components, dim))
+
+
+@functools.partial(jax.jit, static_argnames="shape")
+def _task(key, separation, noise, *, shape):
+  # The barrier keeps XLA from fusing JAX's sampler into the product: fused, its
+  # transcendentals round an ulp apart from the sampler's own program (eager calls').
+  means = separation * jax.lax.optimization_barrier(jax.random.normal(key, shape))
   return MixtureTask(means, jnp.asarray(noise, means.dtype))
 
 
@@ -49,11 +57,17 @@ def sample_mixture(key: jax.Array, task: MixtureTask, n: int):
   """
   if not isinstance(n, int) or n < 1:
     raise ValueError(f"n must be a positive int, got {n!r}")
+  return _sample(key, task, n=n)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _sample(key, task, *, n):
   c, m, d = task.means.shape
   ky, km, kn = jax.random.split(key, 3)
   y = jax.random.randint(ky, (n,), 0, c)
   comp = jax.random.randint(km, (n,), 0, m)
-  x = task.means[y, comp] + task.noise * jax.random.normal(kn, (n, d))
+  eps = jax.lax.optimization_barrier(jax.random.normal(kn, (n, d)))  # as in _task
+  x = task.means[y, comp] + task.noise * eps
   return x, y.astype(jnp.int32)
 
 

@@ -17,6 +17,8 @@ The observations themselves are drawn by the agents in
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -67,7 +69,14 @@ def gaussian_pairs(key: Array, n: int, scale: float = 1.0) -> Array:
   n = _check_n(n)
   if not scale > 0:
     raise ValueError(f"scale must be > 0, got {scale!r}")
-  return scale * jax.random.normal(key, (n, 2))
+  return _gaussian_pairs(key, scale, n=n)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _gaussian_pairs(key, scale, *, n):
+  # The barrier keeps XLA from fusing JAX's sampler into the product: fused, its
+  # transcendentals round an ulp apart from the sampler's own program (eager calls').
+  return scale * jax.lax.optimization_barrier(jax.random.normal(key, (n, 2)))
 
 
 def hypothesis_problems(key: Array, n: int, theta0: float, theta1: float,
@@ -89,6 +98,11 @@ def hypothesis_problems(key: Array, n: int, theta0: float, theta1: float,
   for name, v in (("theta0", theta0), ("theta1", theta1)):
     if np.ndim(v) != 0 or not np.isfinite(v):
       raise ValueError(f"{name} must be a finite scalar, got {v!r}")
+  return _hypotheses(key, theta0, theta1, p1, n=n)
+
+
+@functools.partial(jax.jit, static_argnames="n")
+def _hypotheses(key, theta0, theta1, p1, *, n):
   truth = jax.random.bernoulli(key, p1, (n,)).astype(jnp.int32)
   theta = jnp.where(truth == 1, theta1, theta0).astype(jnp.result_type(float))
   return theta, truth
@@ -103,4 +117,4 @@ def parameter_grid(thetas, n: int) -> Array:
   t = np.asarray(thetas)
   if not np.isfinite(t).all():
     raise ValueError(f"thetas must be finite, got {t.tolist()!r}")
-  return jnp.repeat(thetas, n)
+  return jax.device_put(np.repeat(t, n))  # host repeat: no program per shape

@@ -583,10 +583,17 @@ def replay_pool(log: SampleLog, *, reward: str = "logged",
                   "beam search or DVTS completions) as if they were; results describe "
                   "the logged completions in order (warned once)", stacklevel=2)
   r = log.reward if reward == "logged" else log.correct.astype(np.float32)
-  return ReplayPool(answer=jnp.asarray(dense_answer_ids(log.answer)),
-                    correct=jnp.asarray(log.correct), reward=jnp.asarray(r),
-                    tokens=jnp.asarray(log.tokens), count=jnp.asarray(log.count),
+  return ReplayPool(answer=_to_device(dense_answer_ids(log.answer)),
+                    correct=_to_device(log.correct), reward=_to_device(r),
+                    tokens=_to_device(log.tokens), count=_to_device(log.count),
                     tokens_known=log.tokens_known)
+
+
+def _to_device(x: np.ndarray) -> Array:
+  """``jnp.asarray(x)`` without a program: the dtype converted on the host (to
+  JAX's canonical one, as ``jnp.asarray`` would), then copied to the device."""
+  x = np.asarray(x)
+  return jax.device_put(x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False))
 
 
 def replay_response(pool: ReplayPool, query: Array, j: Array):
@@ -597,6 +604,11 @@ def replay_response(pool: ReplayPool, query: Array, j: Array):
     ``valid`` is ``j < count[query]``. An invalid sample is answer -1, tokens 0,
     reward 0, wrong: never another logged sample (no wrap-around).
   """
+  return _replay_response(pool, query, j)
+
+
+@jax.jit
+def _replay_response(pool: ReplayPool, query, j):
   n = pool.answer.shape[1]
   valid = (j >= 0) & (j < pool.count[query])
   jj = jnp.clip(j, 0, n - 1)
