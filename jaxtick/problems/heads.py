@@ -20,6 +20,7 @@ some of the shallow head's mistakes.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Sequence
 
 import jax
@@ -79,6 +80,12 @@ def synthetic_heads(key: jax.Array, n: int = 1200, *, num_classes: int = 10,
         f"{head_noise}")
   if not temperature > 0:
     raise ValueError(f"temperature must be > 0, got {temperature}")
+  return _heads(key, margins, difficulty_scale, head_noise, temperature, n=n,
+                num_classes=num_classes)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "num_classes", "margins"))
+def _heads(key, margins, difficulty_scale, head_noise, temperature, *, n, num_classes):
   k = len(margins)
   ky, kz, kx, kg = jax.random.split(key, 4)
   labels = jax.random.randint(ky, (n,), 0, num_classes)

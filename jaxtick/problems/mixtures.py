@@ -71,6 +71,7 @@ def _sample(key, task, *, n):
   return x, y.astype(jnp.int32)
 
 
+@jax.jit
 def log_posterior(task: MixtureTask, x: Array) -> Array:
   """Bayes class log-posterior ``log p(y | x)`` under the task's true model.
 
