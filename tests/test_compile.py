@@ -292,6 +292,27 @@ def test_stats_one_program_per_shape():
     assert p.count == 0
 
 
+def test_front_summary_one_program_per_shape():
+  """unpad and assemble (run after the compiled read) are one program each for new shapes."""
+  fronts = jt.fronts
+  p, n = 13, 11
+  total = fronts._Sums(np.arange(p + 3, dtype=np.int32) * 3, np.linspace(0, 9, p + 3, dtype=np.float32),
+                       np.arange(p + 3, dtype=np.int32) % n, np.zeros(p + 3, np.int32))
+  per = fronts._Read(np.ones((n + 2, p + 3), np.int32), np.ones((n + 2, p + 3), np.float32),
+                     np.zeros((n + 2, p + 3), np.int32), np.ones((n + 2, p + 3), bool),
+                     np.zeros((n + 2, p + 3), bool))
+  prices, num = jax.device_put(np.linspace(0, 1, p, dtype=np.float32)), jax.device_put(np.int32(n))
+  for _ in range(2):
+    with Programs() as c:
+      total_p, per_p = fronts.unpad(total, per, p, n)
+    assert c.count <= 1  # 0 if this process compiled it before, then 0 on the repeat
+    with Programs() as c:
+      fr = fronts.assemble(prices, num, total_p, per_p, True)
+    assert c.count <= 1
+  assert fr.ticks.shape == (p, n) and fr.ci_wilson.hi.shape == (p,)
+  np.testing.assert_allclose(fr.accuracy, (np.arange(p) % n) / n, rtol=1e-6)
+
+
 def test_front_repeat_compiles_nothing():
   """Another grid of the same size and another N in the same bucket: nothing compiles."""
   probs, keys = _coins(300)
