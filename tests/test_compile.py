@@ -301,6 +301,7 @@ def test_front_summary_one_program_per_shape():
   per = fronts._Read(np.ones((n + 2, p + 3), np.int32), np.ones((n + 2, p + 3), np.float32),
                      np.zeros((n + 2, p + 3), np.int32), np.ones((n + 2, p + 3), bool),
                      np.zeros((n + 2, p + 3), bool))
+  total, per = jax.device_put((total, per))  # as the compiled read returns them
   prices, num = jax.device_put(np.linspace(0, 1, p, dtype=np.float32)), jax.device_put(np.int32(n))
   for _ in range(2):
     with Programs() as c:
