@@ -395,15 +395,33 @@ def unpad(total: _Sums, per: _Read | None, num_prices: int, n: int):
   return total, per
 
 
-@functools.partial(jax.jit, static_argnums=4)
 def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
   """A :class:`Front` from summed counts and optional per-episode reads [N, P, ...].
 
-  Its own program (``n`` traced, ``scored`` static), called outside the
-  compiled read by :func:`front` and the sharded front alike: their means and
-  intervals are then the same floats (inside the read, a constant ``n`` may
-  turn a division into a multiplication by its reciprocal, an ulp away).
+  Called outside the compiled read by :func:`front` and the sharded front
+  alike, and the same for both: the counts (replicated over a mesh by the
+  sharded front: one device's copy is read) go through one compiled program
+  on one device, ``n`` traced (inside the read, a constant ``n`` may turn a
+  division into a multiplication by its reciprocal, an ulp away; spread over
+  several devices, the divisions may round differently). The per-episode
+  reads are only transposed (another program; sharded reads stay sharded).
   """
+  fr = _summary(prices, n, jax.tree_util.tree_map(_one_copy, total), scored)
+  if per is not None:
+    fr = fr._replace(**_per_episode(per, scored))
+  return fr
+
+
+def _one_copy(x):
+  """One device's copy of an array replicated over several devices (else ``x``)."""
+  if (isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+      and len(x.sharding.device_set) > 1 and x.sharding.is_fully_replicated):
+    return x.addressable_data(0)
+  return x
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _summary(prices, n, total: _Sums, scored: bool) -> Front:
   dtype = prices.dtype
   fr = Front(prices, total.ticks.astype(dtype) / n, total.cost / n, total.ticks,
              jnp.asarray(n, jnp.int32), nan=total.nan)
@@ -411,11 +429,15 @@ def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
     fr = fr._replace(correct=total.correct, accuracy=total.correct.astype(dtype) / n,
                      ci_normal=stats.normal_interval(total.correct, n),
                      ci_wilson=stats.wilson_interval(total.correct, n))
-  if per is not None:
-    t = lambda x: jnp.swapaxes(x, 0, 1)
-    fr = fr._replace(ticks=t(per.ticks), cost=t(per.cost), output=t(per.output),
-                     episode_correct=t(per.correct) if scored else None)
   return fr
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _per_episode(per: _Read, scored: bool) -> dict:
+  """Front's per-episode fields [P, N, ...] from reads [N, P, ...]."""
+  t = lambda x: jnp.swapaxes(x, 0, 1)
+  return dict(ticks=t(per.ticks), cost=t(per.cost), output=t(per.output),
+              episode_correct=t(per.correct) if scored else None)
 
 
 def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,

@@ -293,7 +293,7 @@ def test_stats_one_program_per_shape():
 
 
 def test_front_summary_one_program_per_shape():
-  """unpad and assemble (run after the compiled read) are one program each for new shapes."""
+  """unpad and assemble (run after the compiled read): a program or two for new shapes."""
   fronts = jt.fronts
   p, n = 13, 11
   total = fronts._Sums(np.arange(p + 3, dtype=np.int32) * 3, np.linspace(0, 9, p + 3, dtype=np.float32),
@@ -309,7 +309,7 @@ def test_front_summary_one_program_per_shape():
     assert c.count <= 1  # 0 if this process compiled it before, then 0 on the repeat
     with Programs() as c:
       fr = fronts.assemble(prices, num, total_p, per_p, True)
-    assert c.count <= 1
+    assert c.count <= 2  # the counts' summary and the per-episode transposes
   assert fr.ticks.shape == (p, n) and fr.ci_wilson.hi.shape == (p,)
   np.testing.assert_allclose(fr.accuracy, (np.arange(p) % n) / n, rtol=1e-6)
 
