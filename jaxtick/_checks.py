@@ -214,9 +214,9 @@ def check_agent(agent, problem, key, *, batched: bool = False) -> None:
   if not all(callable(getattr(agent, f, None)) for f in fields):
     raise TypeError(f"agent must be a jaxtick.Agent (five functions: {', '.join(fields)}), "
                     f"got {type(agent).__name__}")
-  if batched:
-    problem = jax.tree_util.tree_map(lambda x: x[0], problem)
-    key = key[0]
+  if batched:  # the first row's shapes and dtypes (abstractly: nothing is compiled)
+    problem, key = jax.eval_shape(
+        lambda p, k: jax.tree_util.tree_map(lambda x: x[0], (p, k)), problem, key)
   static, data = values.split(agent)
   cache_key = (static, _avals(data), _avals(problem), _avals(key))
   try:

@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxtick.api import Array
@@ -77,57 +78,74 @@ def newton(max_step: float = 2.0, damping: float = 1e-3) -> optax.GradientTransf
     raise ValueError(f"damping must be > 0, got {damping!r}")
 
   def init(params):
-    x = jnp.reshape(jnp.asarray(params), (-1,))
-    dtype = x.dtype
-    nan = jnp.full((), jnp.nan, dtype)
-    return NewtonState(nan, nan, jnp.asarray(damping, dtype), jnp.full((), jnp.inf, dtype),
-                       x, jnp.zeros_like(x), jnp.zeros((x.size, x.size), dtype))
-
-  def clip(step):
-    step = jnp.where(jnp.isfinite(step), step, 0.0)
-    return step * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(step)), 1e-30))
-
-  def one_price(x, r, jac, state):
-    x0, r0 = x[0], r[0]
-    step = clip(-r / jac[0])[0]
-    above = jnp.where(r0 > 0, x0, state.above)
-    below = jnp.where(r0 < 0, x0, state.below)
-    lo, hi = jnp.minimum(above, below), jnp.maximum(above, below)
-    new = x0 + step
-    outside = jnp.isfinite(lo) & jnp.isfinite(hi) & ~((new > lo) & (new < hi))
-    step = jnp.where(outside, 0.5 * (lo + hi) - x0, step)
-    return jnp.reshape(step, (1,)), state._replace(above=above, below=below)
-
-  def several_prices(x, r, jac, state):
-    value = jnp.sum(r ** 2)
-    better = value < state.best_value
-    m = jnp.where(better, state.damping / 3, state.damping * 4)
-    bx = jnp.where(better, x, state.best_x)
-    br = jnp.where(better, r, state.best_residual)
-    bj = jnp.where(better, jac, state.best_jacobian)
-    jtj = bj.T @ bj
-    diag = jnp.diag(jtj)
-    lhs = jtj + jnp.diag(m * diag + 1e-12 * jnp.max(diag) + 1e-30)
-    step = clip(-jnp.linalg.solve(lhs, bj.T @ br))
-    state = state._replace(damping=m, best_value=jnp.where(better, value, state.best_value),
-                           best_x=bx, best_residual=br, best_jacobian=bj)
-    return bx + step - x, state
+    return _init(params, damping)
 
   def update(updates, state, params=None, *, residual=None, jacobian=None, **extra):
     del updates, extra
     if params is None or residual is None or jacobian is None:
       raise ValueError("newton's update needs params, residual and jacobian "
                        "(jaxtick.soft.tune_price passes them for a target-only objective)")
-    shape = jnp.shape(params)
-    x = jnp.reshape(jnp.asarray(params), (-1,))
-    r = jnp.reshape(residual, (-1,))
-    if r.size != x.size:
-      raise ValueError(f"newton needs as many residuals as parameters, got {r.size} "
-                       f"residuals for {x.size} parameters")
-    jac = jnp.reshape(jacobian, (r.size, x.size))
-    step, state = (one_price if x.size == 1 else several_prices)(x, r, jac, state)
-    return jnp.reshape(step, shape).astype(x.dtype), state
+    if np.size(residual) != np.size(params):
+      raise ValueError(f"newton needs as many residuals as parameters, got "
+                       f"{np.size(residual)} residuals for {np.size(params)} parameters")
+    return _update(params, residual, jacobian, state, max_step)
 
   return optax.GradientTransformationExtraArgs(init, update)
 
 
+
+
+# The transformation's arithmetic, compiled once per shapes (``init`` and ``update``
+# are also called outside jit, one step at a time).
+
+
+@jax.jit
+def _init(params, damping):
+  x = jnp.reshape(jnp.asarray(params), (-1,))
+  dtype = x.dtype
+  nan = jnp.full((), jnp.nan, dtype)
+  return NewtonState(nan, nan, jnp.asarray(damping, dtype), jnp.full((), jnp.inf, dtype),
+                     x, jnp.zeros_like(x), jnp.zeros((x.size, x.size), dtype))
+
+
+def _clip(step, max_step):
+  step = jnp.where(jnp.isfinite(step), step, 0.0)
+  return step * jnp.minimum(1.0, max_step / jnp.maximum(jnp.max(jnp.abs(step)), 1e-30))
+
+
+def _one_price(x, r, jac, state, max_step):
+  x0, r0 = x[0], r[0]
+  step = _clip(-r / jac[0], max_step)[0]
+  above = jnp.where(r0 > 0, x0, state.above)
+  below = jnp.where(r0 < 0, x0, state.below)
+  lo, hi = jnp.minimum(above, below), jnp.maximum(above, below)
+  new = x0 + step
+  outside = jnp.isfinite(lo) & jnp.isfinite(hi) & ~((new > lo) & (new < hi))
+  step = jnp.where(outside, 0.5 * (lo + hi) - x0, step)
+  return jnp.reshape(step, (1,)), state._replace(above=above, below=below)
+
+
+def _several_prices(x, r, jac, state, max_step):
+  value = jnp.sum(r ** 2)
+  better = value < state.best_value
+  m = jnp.where(better, state.damping / 3, state.damping * 4)
+  bx = jnp.where(better, x, state.best_x)
+  br = jnp.where(better, r, state.best_residual)
+  bj = jnp.where(better, jac, state.best_jacobian)
+  jtj = bj.T @ bj
+  diag = jnp.diag(jtj)
+  lhs = jtj + jnp.diag(m * diag + 1e-12 * jnp.max(diag) + 1e-30)
+  step = _clip(-jnp.linalg.solve(lhs, bj.T @ br), max_step)
+  state = state._replace(damping=m, best_value=jnp.where(better, value, state.best_value),
+                         best_x=bx, best_residual=br, best_jacobian=bj)
+  return bx + step - x, state
+
+
+@jax.jit
+def _update(params, residual, jacobian, state, max_step):
+  shape = jnp.shape(params)
+  x = jnp.reshape(jnp.asarray(params), (-1,))
+  r = jnp.reshape(residual, (-1,))
+  jac = jnp.reshape(jacobian, (r.size, x.size))
+  step, state = (_one_price if x.size == 1 else _several_prices)(x, r, jac, state, max_step)
+  return jnp.reshape(step, shape).astype(x.dtype), state

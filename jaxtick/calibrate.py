@@ -18,6 +18,7 @@ evaluate.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxtick import values
 from jaxtick._checks import concrete
 
 Array = jax.Array
@@ -49,7 +51,7 @@ class Isotonic(NamedTuple):
   y: Array
 
   def __call__(self, u: Array) -> Array:
-    return jnp.interp(u, self.x, self.y)
+    return _interp(u, self.x, self.y)
 
 
 class Platt(NamedTuple):
@@ -59,7 +61,16 @@ class Platt(NamedTuple):
   b: Array
 
   def __call__(self, u: Array) -> Array:
-    return jax.nn.sigmoid(self.a * u + self.b)
+    return _platt(self.a, self.b, u)
+
+
+# The maps' formulas, compiled: one program per shapes when called outside jit.
+_interp = jax.jit(jnp.interp)
+
+
+@jax.jit
+def _platt(a, b, u):
+  return jax.nn.sigmoid(a * u + b)
 
 
 def _check_pairs(u, gain, weights):
@@ -143,6 +154,12 @@ def fit_isotonic(u: Array, gain: Array, weights: Array | None = None, *,
     An :class:`Isotonic` map with n knots (padded by repeating the last).
   """
   _check_pairs(u, gain, weights)
+  return _fit_isotonic(*(None if v is None else values.host_arg(v) for v in (u, gain, weights)),
+                       increasing=increasing)
+
+
+@functools.partial(jax.jit, static_argnames="increasing")
+def _fit_isotonic(u, gain, weights, *, increasing):
   u = jnp.asarray(u, jnp.result_type(float))
   gain = jnp.asarray(gain, u.dtype)
   w = jnp.ones_like(u) if weights is None else jnp.asarray(weights, u.dtype)
@@ -178,6 +195,11 @@ def fit_platt(u: Array, gain: Array, *, num_steps: int = 100) -> Platt:
   g = concrete(gain)
   if g is not None and ((g < 0) | (g > 1)).any():
     raise ValueError("gain must lie in [0, 1] for Platt scaling")
+  return _fit_platt(values.host_arg(u), values.host_arg(gain), num_steps=int(num_steps))
+
+
+@functools.partial(jax.jit, static_argnames="num_steps")
+def _fit_platt(u, gain, *, num_steps):
   u = jnp.asarray(u, jnp.result_type(float))
   gain = jnp.asarray(gain, u.dtype)
   # Standardise u for conditioning; map the coefficients back at the end.

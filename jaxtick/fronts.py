@@ -150,7 +150,7 @@ def _check_score(score, n):
   if not hasattr(score, "shape") and not isinstance(score, (list, tuple)):
     raise TypeError(f"score must be a callable score(output, problem) -> bool or a label "
                     f"array [N, ...], got {type(score).__name__}")
-  labels = jnp.asarray(score)
+  labels = score if isinstance(score, jax.Array) else jax.device_put(np.asarray(score))
   if labels.ndim < 1 or labels.shape[0] != n:
     raise ValueError(
         f"score must be a callable score(output, problem) -> bool or a label "
@@ -187,6 +187,7 @@ def choose_method(num_prices: int, *, max_ticks: int, min_ticks: int = 0,
 # -- the read-off -----------------------------------------------------------------
 
 
+@functools.partial(jax.jit, static_argnames="min_ticks")
 def stopping_ticks(thresholds: Array, prices: Array, *, min_ticks: int) -> Array:
   """Stopping tick of each episode at each price, from its tick thresholds.
 
@@ -382,8 +383,12 @@ def _front(agent, calib, score, problems, keys, labels, prices, n, *, max_ticks,
                     method=method, chunk=chunk, lanes=lanes, episodes=episodes)
 
 
+@functools.partial(jax.jit, static_argnums=(2, 3))
 def unpad(total: _Sums, per: _Read | None, num_prices: int, n: int):
-  """Drops a bucketed read's padding: the first ``num_prices`` prices, ``n`` episodes."""
+  """Drops a bucketed read's padding: the first ``num_prices`` prices, ``n`` episodes.
+
+  Compiled (static ``num_prices`` and ``n``), as one program.
+  """
   total = _Sums(*(x[:num_prices] for x in total))
   if per is not None:
     per = _Read(*(None if x is None else x[:n, :num_prices] for x in per))
@@ -393,11 +398,30 @@ def unpad(total: _Sums, per: _Read | None, num_prices: int, n: int):
 def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
   """A :class:`Front` from summed counts and optional per-episode reads [N, P, ...].
 
-  Called outside the compiled read, op by op, by :func:`front` and the sharded
-  front alike: their means and intervals are then the same floats (inside a
-  program, a constant ``n`` may turn a division into a multiplication by its
-  reciprocal, an ulp away).
+  Called outside the compiled read by :func:`front` and the sharded front
+  alike, and the same for both: the counts (replicated over a mesh by the
+  sharded front: one device's copy is read) go through one compiled program
+  on one device, ``n`` traced (inside the read, a constant ``n`` may turn a
+  division into a multiplication by its reciprocal, an ulp away; spread over
+  several devices, the divisions may round differently). The per-episode
+  reads are only transposed (another program; sharded reads stay sharded).
   """
+  fr = _summary(prices, n, jax.tree_util.tree_map(_one_copy, total), scored)
+  if per is not None:
+    fr = fr._replace(**_per_episode(per, scored))
+  return fr
+
+
+def _one_copy(x):
+  """One device's copy of an array replicated over several devices (else ``x``)."""
+  if (isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+      and len(x.sharding.device_set) > 1 and x.sharding.is_fully_replicated):
+    return x.addressable_data(0)
+  return x
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _summary(prices, n, total: _Sums, scored: bool) -> Front:
   dtype = prices.dtype
   fr = Front(prices, total.ticks.astype(dtype) / n, total.cost / n, total.ticks,
              jnp.asarray(n, jnp.int32), nan=total.nan)
@@ -405,11 +429,15 @@ def assemble(prices, n, total: _Sums, per: _Read | None, scored: bool) -> Front:
     fr = fr._replace(correct=total.correct, accuracy=total.correct.astype(dtype) / n,
                      ci_normal=stats.normal_interval(total.correct, n),
                      ci_wilson=stats.wilson_interval(total.correct, n))
-  if per is not None:
-    t = lambda x: jnp.swapaxes(x, 0, 1)
-    fr = fr._replace(ticks=t(per.ticks), cost=t(per.cost), output=t(per.output),
-                     episode_correct=t(per.correct) if scored else None)
   return fr
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _per_episode(per: _Read, scored: bool) -> dict:
+  """Front's per-episode fields [P, N, ...] from reads [N, P, ...]."""
+  t = lambda x: jnp.swapaxes(x, 0, 1)
+  return dict(ticks=t(per.ticks), cost=t(per.cost), output=t(per.output),
+              episode_correct=t(per.correct) if scored else None)
 
 
 def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
@@ -446,15 +474,16 @@ def front(agent: Agent, problems: Problem, keys: PRNGKey, prices, *,
                                   min_ticks=min_ticks, score=score, method=method,
                                   chunk=chunk, calib=calib, episodes=episodes, lanes=lanes)
   num_prices, size = np.shape(prices)[0], values.bucket(n)
-  prices = jnp.asarray(prices, jnp.result_type(float))
+  prices = values.device_array(prices, jnp.result_type(float))
   problems, keys, labels = values.pad_rows((problems, keys, labels), size)
-  num = jnp.asarray(n, jnp.int32)
+  num = jax.device_put(np.int32(n))
   total, per = _front(agent, calib, fn, problems, keys, labels,
                       values.pad_rows(prices, values.bucket(num_prices)), num,
                       max_ticks=max_ticks, min_ticks=min_ticks, method=method,
                       chunk=min(chunk, size), lanes=lanes, episodes=episodes)
-  total, per = unpad(total, per, num_prices, n)
+  total, per = unpad(total, per, num_prices, n if episodes else 0)
   return assemble(prices, num, total, per, score is not None)
+
 
 
 def prepare(agent, problems, keys, prices, *, max_ticks, min_ticks, score, method, chunk,
@@ -477,7 +506,7 @@ def prepare(agent, problems, keys, prices, *, max_ticks, min_ticks, score, metho
   if method == "auto":
     method = choose_method(np.shape(prices)[0], max_ticks=max_ticks,
                            min_ticks=min_ticks, chunk=min(chunk, values.bucket(n)))
-  return n, fn, jnp.zeros(n, bool) if labels is None else labels, method
+  return n, fn, jax.device_put(np.zeros(n, bool)) if labels is None else labels, method
 
 
 # -- utilities --------------------------------------------------------------------
@@ -492,10 +521,15 @@ def pareto_mask(cost: Array, value: Array) -> Array:
     cost: f[P] mean cost (lower is better).
     value: f[P] accuracy or correct counts (higher is better).
   """
-  c, v = jnp.asarray(cost), jnp.asarray(value)
-  if c.ndim != 1 or c.shape != v.shape:
+  if np.ndim(cost) != 1 or np.shape(cost) != np.shape(value):
     raise ValueError(f"cost and value must be 1-D of the same length, got "
-                     f"{c.shape} and {v.shape}")
+                     f"{np.shape(cost)} and {np.shape(value)}")
+  return _pareto_mask(values.host_arg(cost), values.host_arg(value))
+
+
+@jax.jit
+def _pareto_mask(cost, value):
+  c, v = jnp.asarray(cost), jnp.asarray(value)
   cj, ci = c[None, :], c[:, None]
   vj, vi = v[None, :], v[:, None]
   better = (cj <= ci) & (vj >= vi) & ((cj < ci) | (vj > vi))
@@ -659,6 +693,13 @@ def _search(thr, spent, target, *, min_ticks, num_iters):
   return jnp.where(use_inf, jnp.inf, found.price), jnp.where(use_inf, at_inf, found.cost)
 
 
+@functools.partial(jax.jit, static_argnames="min_ticks")
+def _end_costs(thr, spent, *, min_ticks):
+  """f[2] the mean cost at price 0 and at price inf."""
+  ends = stopping_ticks(thr, jnp.array([0.0, jnp.inf], thr.dtype), min_ticks=min_ticks)
+  return jnp.mean(jnp.take_along_axis(spent, ends, axis=1), axis=0)
+
+
 def matched_price(agent: Agent, problems: Problem, keys: PRNGKey, target, *,
                   max_ticks: int, min_ticks: int = 0, calib: CalibMap = Identity(),
                   score: Score | Array, num_iters: int = 40) -> PricePoint:
@@ -687,18 +728,18 @@ def matched_price(agent: Agent, problems: Problem, keys: PRNGKey, target, *,
   if isinstance(num_iters, bool) or not isinstance(num_iters, int) or num_iters < 0:
     raise ValueError(f"num_iters must be a non-negative int, got {num_iters!r}")
   thr, spent = _trajectories(agent, calib, problems, keys, max_ticks=max_ticks)
-  ends = stopping_ticks(thr, jnp.array([0.0, jnp.inf], thr.dtype), min_ticks=min_ticks)
-  c0, cinf = (float(x) for x in jnp.mean(jnp.take_along_axis(spent, ends, axis=1), axis=0))
+  c0, cinf = (float(x) for x in _end_costs(thr, spent, min_ticks=min_ticks))
   if not cinf - 1e-9 <= float(target) <= c0 + 1e-9:
     raise ValueError(f"target mean cost {float(target)!r} is not reachable: the "
                      f"price rule spends between {cinf!r} (price inf) and {c0!r} "
                      f"(price 0) per episode")
-  price, _ = _search(thr, spent, jnp.asarray(target, thr.dtype), min_ticks=min_ticks,
+  price, _ = _search(thr, spent, np.asarray(target, thr.dtype), min_ticks=min_ticks,
                      num_iters=num_iters)
   fr = front(agent, problems, keys, jnp.reshape(price, (1,)), max_ticks=max_ticks,
              min_ticks=min_ticks, calib=calib, score=score, episodes=True,
              method="trace")
-  m = _matched(float(fr.mean_cost[0]), float(fr.correct[0]), n, float(price), 1.0)
+  m = _matched(float(np.asarray(fr.mean_cost)[0]), float(np.asarray(fr.correct)[0]), n,
+               float(price), 1.0)
   return PricePoint(m, fr)
 
 

@@ -41,6 +41,7 @@ still-active agents in index order (:func:`jaxtick.lanes.take`,
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -158,18 +159,26 @@ def run_rounds(agent: Agent, problems: Problem, keys: PRNGKey, budget,
   dtype = jnp.int32 if b.dtype.kind in "iu" else jnp.result_type(float)
   size = values.bucket(q)
   problems, keys = values.pad_rows((problems, keys), size)
-  caps = jnp.where(jnp.arange(size) < q, values.pad_rows(jnp.asarray(caps, jnp.int32), size), 0)
+  caps = jax.device_put(np.where(np.arange(size) < q, values.pad_rows(
+      np.asarray(caps, np.int32), size), 0).astype(np.int32))
   st = Static(int(k), fraction is not None, None, windows(size))
-  frac = jnp.asarray(1.0 if fraction is None else fraction, jnp.result_type(float))
+  frac = values.device_array(1.0 if fraction is None else fraction, jnp.result_type(float))
   charge = Partial(_cost_before, agent.cost) if charge is None else charge
   record = Partial(_nothing) if record is None else record
-  res = _run_rounds(st, agent, problems, keys, caps, jnp.atleast_1d(jnp.asarray(b, dtype)),
-                    frac, rule, charge, record)
+  res = _run_rounds(st, agent, problems, keys, caps,
+                    jax.device_put(np.atleast_1d(np.asarray(b, dtype))), frac, rule, charge,
+                    record)
+  return _unpad(res, q, b.ndim == 0)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _unpad(res, q: int, one_budget: bool):
+  """The first ``q`` queries of a padded result (and its one budget's row)."""
   cut = lambda x: x[..., :q]
   res = res._replace(state=jax.tree_util.tree_map(lambda x: x[:q], res.state),
                      ticks=cut(res.ticks), cost=cut(res.cost),
                      record=jax.tree_util.tree_map(cut, res.record))
-  if b.ndim == 0:
+  if one_budget:
     res = res._replace(**{f: jax.tree_util.tree_map(lambda x: x[0], getattr(res, f))
                           for f in ("ticks", "cost", "spent", "rounds", "record")})
   return res

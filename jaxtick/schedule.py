@@ -31,6 +31,7 @@ from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxtick import _checks, rng, values
 from jaxtick import lanes as _lanes
@@ -41,6 +42,11 @@ from jaxtick.calibrate import Identity
 def init_key(key: PRNGKey) -> PRNGKey:
   """The key an episode's ``init`` receives: ``fold_in(key, 0)``."""
   _checks.check_key_dtype("key", key)
+  return _init_key(key)
+
+
+@jax.jit
+def _init_key(key):
   return rng.fold_in(key, 0)
 
 
@@ -59,7 +65,12 @@ def price_from_z(z) -> Array:
     f[] or f[m] prices.
   """
   _checks.check_positive("z", z)
-  return 1.0 / jnp.asarray(z, jnp.result_type(float))
+  return _reciprocal(values.device_array(z, jnp.result_type(float)))
+
+
+@jax.jit
+def _reciprocal(z):
+  return 1.0 / z
 
 
 class PriceResult(NamedTuple):
@@ -188,7 +199,8 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   num_lanes = min(lanes, n)
   min_idle = max(1, int(refill_fraction * num_lanes))
   dtype = jnp.result_type(float)
-  prices = jnp.broadcast_to(jnp.asarray(price, dtype), (n,))
+  prices = (jnp.broadcast_to(jnp.asarray(price, dtype), (n,)) if isinstance(price, jax.Array)
+            else jax.device_put(np.broadcast_to(np.asarray(price, dtype), (n,))))
   return _run_price_batch(agent, problems, keys, prices, calib, max_ticks=max_ticks,
                           min_ticks=min_ticks, num_lanes=num_lanes, min_idle=min_idle)
 

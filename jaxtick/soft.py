@@ -93,11 +93,32 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
   Returns:
     f[T + 1], non-negative, summing to 1.
   """
+  _check_rule(price, tau, tr.cost.shape[1:], tr.uncertainty.shape[0], min_ticks)
+  return _stop_probabilities(tr, _data(price), _data(tau), calib, min_ticks)
+
+
+def _data(x):
+  """A Python or NumPy integer as a float, so that the compiled rule traces it.
+
+  (:func:`jaxtick.values.jit` keeps ints static: a constant divisor may
+  become a multiplication by its reciprocal, and each value would compile.)
+  """
+  if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+    return float(x)
+  return x
+
+
+def _check_rule(price, tau, kinds, num, min_ticks):
+  """The soft rule's price f[] (f[K]) >= 0 and temperature > 0, for ``num`` = T + 1 ticks."""
   _checks.check_nonneg("price", price, allow_inf=True)
   _checks.check_positive("tau", tau)
-  _check_price_shape("price", price, tr.cost.shape[1:])
-  num = tr.uncertainty.shape[0]
+  _check_price_shape("price", price, kinds)
   _checks.check_ticks(min_ticks, num - 1)
+
+
+def _stop_probs(tr, price, tau, calib, min_ticks):
+  """:func:`stop_probabilities` of checked arguments (``min_ticks`` a Python int)."""
+  num = tr.uncertainty.shape[0]
   t = jnp.arange(num)
   u = tr.uncertainty
   finite = jnp.isfinite(u)
@@ -115,6 +136,9 @@ def stop_probabilities(tr: Trace, price, *, tau, min_ticks: int = 0,
   return alive * (1 - q)
 
 
+_stop_probabilities = values.jit(_stop_probs)  # min_ticks, an int, is static
+
+
 def _priced(price, cost):
   """``price * cost`` for a scalar price; ``cost @ price`` (over the K kinds) for f[K]."""
   return price * cost if jnp.ndim(price) == 0 else cost @ price
@@ -128,6 +152,7 @@ def _check_price_shape(name, value, kinds):
     raise ValueError(f"{name} must be {what}, got shape {np.shape(value)}")
 
 
+@jax.jit
 def expected_cost(tr: Trace, stop_probs: Array) -> Array:
   """Expected cost spent: ``sum_t P(stop at t) * (cost of the first t ticks)``.
 
@@ -139,6 +164,7 @@ def expected_cost(tr: Trace, stop_probs: Array) -> Array:
                  axis=0)
 
 
+@jax.jit
 def expected_value(stop_probs: Array, values: Array) -> Array:
   """``sum_t P(stop at t) * values[t]`` (e.g. values = output is correct)."""
   return jnp.sum(stop_probs * values)
@@ -150,17 +176,29 @@ def expected_value(stop_probs: Array, values: Array) -> Array:
 def mean_cost(traces: Trace, price, *, tau, min_ticks: int = 0,
               calib: CalibMap = Identity()) -> Array:
   """Soft-rule mean cost over a batch of traces (leading axis N): f[] (f[K] for K cost kinds)."""
-  sp = jax.vmap(lambda t: stop_probabilities(t, price, tau=tau, min_ticks=min_ticks,
-                                             calib=calib))(traces)
+  _check_rule(price, tau, traces.cost.shape[2:], traces.uncertainty.shape[1], min_ticks)
+  return _mean_cost(traces, _data(price), _data(tau), calib, min_ticks)
+
+
+def _mean_cost_impl(traces, price, tau, calib, min_ticks):
+  sp = jax.vmap(lambda t: _stop_probs(t, price, tau, calib, min_ticks))(traces)
   return jnp.mean(jax.vmap(expected_cost)(traces, sp), axis=0)
+
+
+def _mean_value_impl(traces, values, price, tau, calib, min_ticks):
+  sp = jax.vmap(lambda t: _stop_probs(t, price, tau, calib, min_ticks))(traces)
+  return jnp.mean(jnp.sum(sp * values, axis=1))
+
+
+_mean_cost = values.jit(_mean_cost_impl)
+_mean_value = values.jit(_mean_value_impl)
 
 
 def mean_value(traces: Trace, values: Array, price, *, tau, min_ticks: int = 0,
                calib: CalibMap = Identity()) -> Array:
   """Soft-rule mean of ``values`` (f[N, T + 1], e.g. correctness after t ticks): f[]."""
-  sp = jax.vmap(lambda t: stop_probabilities(t, price, tau=tau, min_ticks=min_ticks,
-                                             calib=calib))(traces)
-  return jnp.mean(jnp.sum(sp * values, axis=1))
+  _check_rule(price, tau, traces.cost.shape[2:], traces.uncertainty.shape[1], min_ticks)
+  return _mean_value(traces, values, _data(price), _data(tau), calib, min_ticks)
 
 
 class TuneParams(NamedTuple):
@@ -203,10 +241,10 @@ def _budget_miss(cost, target):
 def _objective_parts(params, traces, correct, *, tau, target, mu, penalty, min_ticks):
   """The objective and what it read: ``(loss, (mean_cost, accuracy))``."""
   price = jnp.exp(params.log_price)
-  cost = mean_cost(traces, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
+  cost = _mean_cost_impl(traces, price, tau, params.calib, min_ticks)
   acc = jnp.asarray(jnp.nan, cost.dtype)
   if correct is not None:
-    acc = mean_value(traces, correct, price, tau=tau, min_ticks=min_ticks, calib=params.calib)
+    acc = _mean_value_impl(traces, correct, price, tau, params.calib, min_ticks)
   if mu is not None:
     return -(acc - _priced(mu, cost)), (cost, acc)
   gap = jnp.sum(_budget_miss(cost, target) ** 2)
@@ -228,8 +266,16 @@ def objective(params: TuneParams, traces: Trace, correct: Array | None, *, tau,
   * ``target`` and ``correct``: ``-accuracy + penalty * miss``
     (the most accurate rule at that mean cost; use it to learn the map).
   """
+  return _objective(params, traces, correct, *map(_data, (tau, target, mu, penalty)),
+                    min_ticks)
+
+
+def _objective_impl(params, traces, correct, tau, target, mu, penalty, min_ticks):
   return _objective_parts(params, traces, correct, tau=tau, target=target, mu=mu,
                           penalty=penalty, min_ticks=min_ticks)[0]
+
+
+_objective = values.jit(_objective_impl)  # min_ticks, an int, is static
 
 
 def _soft_cost_range(traces, min_ticks, calib):
@@ -352,18 +398,18 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
                        f"spends between {lo.tolist()!r} (price inf) and {hi.tolist()!r} "
                        "(price 0)")
   dtype = cost.dtype
-  correct = None if correct is None else jnp.asarray(correct, dtype)
+  correct = None if correct is None else values.device_array(correct, dtype)
   budget = target is not None and correct is None
   if optimizer is None:
     optimizer = _NEWTON if budget else _LBFGS
-  calib = jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), calib)
-  log_price = jnp.log(jnp.broadcast_to(jnp.asarray(price, dtype), kinds))
+  calib = jax.tree_util.tree_map(lambda x: values.device_array(x, dtype), calib)
+  log_price = _log_price(values.device_array(price, dtype), kinds=kinds)
   x = TuneParams(log_price, calib) if learn_calib else log_price
-  as_array = lambda v: None if v is None else jnp.asarray(v, dtype)
+  as_array = lambda v: None if v is None else values.device_array(v, dtype)
   stages = []
   for i, t in enumerate(taus):
-    x, stage = _tune_jit(x, calib, traces, correct, jnp.asarray(t, dtype), as_array(target),
-                         as_array(mu), jnp.asarray(tol, dtype), penalty=penalty,
+    x, stage = _tune_jit(x, calib, traces, correct, as_array(t), as_array(target),
+                         as_array(mu), as_array(tol), penalty=penalty,
                          min_ticks=min_ticks, num_steps=num_steps, optimizer=optimizer,
                          learn_calib=learn_calib, budget=budget)
     stages.append(stage)
@@ -371,9 +417,21 @@ def tune_price(traces: Trace, *, tau: float | Sequence[float], target=None, mu=N
       print(_progress_line(i, len(taus), t, stage, x, target, tol), flush=True)
   params = x if learn_calib else TuneParams(x, calib)
   last = stages[-1]
+  price, losses, steps, converged = _finish(params.log_price, stages)
+  return TuneResult(price, params.calib, last.mean_cost, last.accuracy, losses, steps,
+                    converged)
+
+
+@functools.partial(jax.jit, static_argnames="kinds")
+def _log_price(price, *, kinds):
+  return jnp.log(jnp.broadcast_to(price, kinds))
+
+
+@jax.jit
+def _finish(log_price, stages):
+  """The tuned price(s) and the stages' losses f[S, num_steps], steps i32[S], converged bool[S]."""
   stack = lambda name: jnp.stack([getattr(s, name) for s in stages])
-  return TuneResult(jnp.exp(params.log_price), params.calib, last.mean_cost,
-                    last.accuracy, stack("losses"), stack("steps"), stack("converged"))
+  return jnp.exp(log_price), stack("losses"), stack("steps"), stack("converged")
 
 
 def _check_tune_args(traces, *, target, mu, num_steps, penalty):

@@ -2,10 +2,14 @@
 
 Vectorised over any leading shape and jit-compatible. For full double
 precision, call them with 64-bit types enabled (``with jax.enable_x64():``).
+Each function checks its concrete arguments on the host, then runs one
+compiled program (compiled once per shapes and dtypes; a Python ``z`` is a
+constant of it, as it was op by op).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -13,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxtick import _checks
+from jaxtick import _checks, values
 
 Array = jax.Array
 
@@ -54,8 +58,21 @@ def _check_z(z):
                      f"got {z!r}")
 
 
+def _with_z(core):
+  """Runs ``core(successes, n, z)`` compiled: a Python ``z`` static, any other traced."""
+  static = jax.jit(core, static_argnames="z")
+  traced = jax.jit(core)
+
+  @functools.wraps(core)
+  def run(successes, n, z):
+    _check_z(z)
+    _check_counts(successes, n)
+    fn = static if isinstance(z, (int, float)) else traced
+    return fn(values.host_arg(successes), values.host_arg(n), z=z)
+  return run
+
+
 def _pn(successes, n):
-  _check_counts(successes, n)
   s = jnp.asarray(successes)
   n = jnp.asarray(n)
   dtype = jnp.result_type(float)
@@ -64,22 +81,24 @@ def _pn(successes, n):
   return p, n
 
 
-def proportion(successes, n) -> Array:
-  """``successes / n`` (NaN where n = 0)."""
+@jax.jit
+def _proportion(successes, n):
   return _pn(successes, n)[0]
 
 
-def normal_interval(successes, n, z: float = Z95) -> Interval:
-  """Normal-approximation (Wald) interval ``p +- z sqrt(p(1-p)/n)``, clipped to [0, 1]."""
-  _check_z(z)
+def proportion(successes, n) -> Array:
+  """``successes / n`` (NaN where n = 0)."""
+  _check_counts(successes, n)
+  return _proportion(values.host_arg(successes), values.host_arg(n))
+
+
+def _normal(successes, n, z):
   p, n = _pn(successes, n)
   half = z * jnp.sqrt(p * (1 - p) / n)
   return Interval(jnp.clip(p - half, 0.0, 1.0), jnp.clip(p + half, 0.0, 1.0))
 
 
-def wilson_interval(successes, n, z: float = Z95) -> Interval:
-  """Wilson score interval: the ``p0`` with ``|p - p0| <= z sqrt(p0(1-p0)/n)``."""
-  _check_z(z)
+def _wilson(successes, n, z):
   p, n = _pn(successes, n)
   z2 = z * z
   denom = 1 + z2 / n
@@ -92,6 +111,20 @@ def wilson_interval(successes, n, z: float = Z95) -> Interval:
   return Interval(lo, hi)
 
 
+_normal_compiled = _with_z(_normal)
+_wilson_compiled = _with_z(_wilson)
+
+
+def normal_interval(successes, n, z: float = Z95) -> Interval:
+  """Normal-approximation (Wald) interval ``p +- z sqrt(p(1-p)/n)``, clipped to [0, 1]."""
+  return _normal_compiled(successes, n, z)
+
+
+def wilson_interval(successes, n, z: float = Z95) -> Interval:
+  """Wilson score interval: the ``p0`` with ``|p - p0| <= z sqrt(p0(1-p0)/n)``."""
+  return _wilson_compiled(successes, n, z)
+
+
 def binom_cdf_half(k, n) -> Array:
   """``P(X <= k)`` for ``X ~ Binomial(n, 1/2)`` (k, n integer arrays, n >= 0).
 
@@ -100,6 +133,11 @@ def binom_cdf_half(k, n) -> Array:
   m = _checks.concrete(n)
   if m is not None and (np.isnan(m).any() or (m < 0).any()):
     raise ValueError(f"n must be >= 0 (and not NaN), got {n!r}")
+  return _binom_cdf_half(values.host_arg(k), values.host_arg(n))
+
+
+@jax.jit
+def _binom_cdf_half(k, n):
   dtype = jnp.result_type(float)
   k = jnp.asarray(k).astype(dtype)
   n = jnp.asarray(n).astype(dtype)
@@ -135,10 +173,20 @@ def mcnemar_counts(b, c) -> McNemar:
     if x is not None and not (np.isfinite(x) & (x == np.round(x)) & (x < 2 ** 31)).all():
       raise ValueError(f"{name} (a count of discordant pairs) must be a whole number "
                        f"below 2**31, got {v!r}")
+  return _mcnemar_counts(*(_int32(v) for v in (b, c)))
+
+
+def _int32(v):
+  """A concrete count as int32 on the host (as ``jnp.asarray`` converts it); JAX arrays as they are."""
+  return v if isinstance(v, jax.Array) else np.asarray(v, np.int32)
+
+
+@jax.jit
+def _mcnemar_counts(b, c) -> McNemar:
   b = jnp.asarray(b, jnp.int32)
   c = jnp.asarray(c, jnp.int32)
   n = b + c
-  p = jnp.minimum(1.0, 2.0 * binom_cdf_half(jnp.minimum(b, c), n))
+  p = jnp.minimum(1.0, 2.0 * _binom_cdf_half(jnp.minimum(b, c), n))
   return McNemar(b, c, n, jnp.where(n > 0, p, 1.0))
 
 
@@ -157,11 +205,16 @@ def mcnemar(correct_a: Array, correct_b: Array, axis: int = -1) -> McNemar:
     if x is not None and x.dtype != bool and not np.isin(x, (0, 1)).all():
       raise ValueError(f"{name} must be bool (or 0/1) per instance, got values other "
                        f"than 0 and 1")
+  if np.shape(correct_a) != np.shape(correct_b):
+    raise ValueError(f"correctness vectors must have the same shape, got "
+                     f"{np.shape(correct_a)} and {np.shape(correct_b)}")
+  return _mcnemar(values.host_arg(correct_a), values.host_arg(correct_b), axis=axis)
+
+
+@functools.partial(jax.jit, static_argnames="axis")
+def _mcnemar(correct_a, correct_b, *, axis):
   a = jnp.asarray(correct_a, bool)
   bb = jnp.asarray(correct_b, bool)
-  if a.shape != bb.shape:
-    raise ValueError(
-        f"correctness vectors must have the same shape, got {a.shape} and {bb.shape}")
   b = jnp.sum(a & ~bb, axis=axis)
   c = jnp.sum(~a & bb, axis=axis)
-  return mcnemar_counts(b, c)
+  return _mcnemar_counts(b, c)

@@ -39,6 +39,7 @@ from jaxtick.api import Array
 from jaxtick.schedule import init_key, tick_key
 
 
+@jax.jit
 def tick_thresholds(gain: Array, cost: Array) -> Array:
   """``r`` with ``gain - p * cost > 0  <=>  p < r`` for every price ``p >= 0``.
 

@@ -167,16 +167,65 @@ def bucket(n: int) -> int:
   return k << j
 
 
+def host_arg(x):
+  """``x`` as an argument of a compiled function, converting nothing on the device.
+
+  Arrays (JAX, tracers, NumPy) and scalars pass as they are; sequences become
+  NumPy arrays. A compiled function called with it gets ``x``'s values and
+  dtype as ``jnp.asarray(x)`` would (``jnp.asarray`` outside ``jit`` compiles
+  a copy for each new shape; passing a NumPy array to ``jit`` does not).
+  """
+  if isinstance(x, (jax.Array, np.ndarray, np.generic, int, float, complex)):
+    return x
+  return np.asarray(x)
+
+
+def device_array(x, dtype) -> jax.Array:
+  """``jnp.asarray(x, dtype)``, a host value converted by NumPy and transferred.
+
+  The same array, without compiling a conversion for each new shape (JAX
+  arrays are converted by ``jnp.asarray``, a no-op at their own dtype).
+  """
+  if isinstance(x, jax.Array):
+    return jnp.asarray(x, dtype)
+  return jax.device_put(np.asarray(x, dtype))
+
+
 def pad_rows(tree, size: int):
   """Pads every leaf of ``tree`` along axis 0 to ``size`` rows by repeating its last row.
 
-  Scalar leaves (a flag, a count) are left as they are.
+  Scalar leaves (a flag, a count) are left as they are. A padded leaf is a JAX
+  array. NumPy leaves and arrays on the (one) CPU device (typed PRNG keys
+  too, through their key data) are padded with NumPy and transferred once:
+  no program is compiled for a new shape; other leaves (on an accelerator or
+  sharded, tracers) go through one compiled program per shape.
   """
   def pad(x):
     if np.ndim(x) == 0:
       return x
-    extra = size - x.shape[0]
+    extra = size - np.shape(x)[0]
     if extra == 0:
       return x
-    return jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)])
+    if not _on_host(x):
+      return _pad_compiled(x, size)
+    typed = jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+    h = np.asarray(jax.random.key_data(x) if typed else x)
+    h = np.concatenate([h, np.repeat(h[-1:], extra, axis=0)])
+    return (jax.random.wrap_key_data(h, impl=jax.random.key_impl(x)) if typed
+            else jax.device_put(h))
   return jax.tree_util.tree_map(pad, tree)
+
+
+def _on_host(x) -> bool:
+  """Whether ``x`` is a NumPy array or a concrete JAX array (PRNG keys too) on one CPU device."""
+  if isinstance(x, np.ndarray):
+    return True
+  if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer):
+    return False
+  devices = x.sharding.device_set
+  return len(devices) == 1 and next(iter(devices)).platform == "cpu"
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _pad_compiled(x, size: int):
+  return jnp.concatenate([x, jnp.repeat(x[-1:], size - x.shape[0], axis=0)])
