@@ -169,4 +169,4 @@ def _front_sharded(agent, calib, score, problems, keys, labels, prices, *,
       out_specs=(P(), P(AXIS)), check_vma=False)(*args, valid, prices, calib)
   if per is not None and padded > n:
     per = jax.tree_util.tree_map(lambda x: x[:n], per)
-  return total, per  # assembled outside, op by op, as jaxtick.front does
+  return total, per  # assembled outside by fronts.assemble, as jaxtick.front does

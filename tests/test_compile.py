@@ -16,6 +16,7 @@ import pytest
 import jaxtick as jt
 from jaxtick import values
 
+from compile_count import count_programs
 from toy_agents import gaussian_agent
 
 
@@ -225,56 +226,32 @@ def test_vector_price_tune_compiles_once():
 # Outside ``jit``, every jnp/lax op on a new shape is a program of its own, lowered and
 # compiled (and ``jnp.asarray`` of a NumPy array is one too). The library's host code
 # (padding, checks, summaries, the public helpers) runs its arithmetic as one compiled
-# program, or in NumPy. :class:`Programs` counts the programs JAX lowers in a block
-# (a persistent-cache hit is lowered too, so it counts).
-
-_LOWERED = "/jax/core/compile/jaxpr_to_mlir_module_duration"
-_PROGRAMS = {"on": False, "count": 0}
-
-
-def _count_program(event, duration, **kwargs):
-  if event == _LOWERED and _PROGRAMS["on"]:
-    _PROGRAMS["count"] += 1
-
-
-jax.monitoring.register_event_duration_secs_listener(_count_program)
-
-
-class Programs:
-  """``with Programs() as p: ...``; then ``p.count`` programs were lowered in the block."""
-
-  def __enter__(self):
-    _PROGRAMS.update(on=True, count=0)
-    return self
-
-  def __exit__(self, *exc):
-    _PROGRAMS["on"] = False
-    self.count = _PROGRAMS["count"]
-
+# program, or in NumPy. ``compile_count.count_programs`` counts the programs JAX lowers
+# in a block (a persistent-cache hit is lowered too, so it counts).
 
 def test_pad_rows_compiles_nothing():
   """Host arrays are padded with NumPy: no program at all, even for a new shape."""
   tree = (np.arange(37 * 3, dtype=np.float32).reshape(37, 3), jnp.arange(37),
           jnp.float32(2.0))
-  with Programs() as p:
+  with count_programs() as p:
     out = values.pad_rows(tree, 41)
-  assert p.count == 0
+  assert p[0] == 0
   assert isinstance(out[0], jax.Array) and out[0].shape == (41, 3)
   np.testing.assert_array_equal(out[0][37:], np.repeat(tree[0][-1:], 4, axis=0))
   np.testing.assert_array_equal(out[1], np.r_[np.arange(37), [36] * 4])
   keys = jax.random.split(jax.random.key(0), 37)
-  with Programs() as p:  # typed keys: padded through their key data
+  with count_programs() as p:  # typed keys: padded through their key data
     padded = values.pad_rows(keys, 41)
-  assert p.count == 0 and padded.dtype == keys.dtype and padded.shape == (41,)
+  assert p[0] == 0 and padded.dtype == keys.dtype and padded.shape == (41,)
   np.testing.assert_array_equal(jax.random.key_data(padded[40]), jax.random.key_data(keys[36]))
 
 
 def test_check_agent_compiles_nothing():
   """The Tick API check is abstract (eval_shape): no program, even for new shapes."""
   probs, keys = _coins(43)
-  with Programs() as p:
+  with count_programs() as p:
     jt._checks.check_agent(jt.agents.coin(cost=1.5), probs, keys, batched=True)
-  assert p.count == 0
+  assert p[0] == 0
 
 
 def test_stats_one_program_per_shape():
@@ -284,12 +261,12 @@ def test_stats_one_program_per_shape():
            lambda: jt.stats.mcnemar_counts(k, n - k),
            lambda: jt.stats.mcnemar(k > 2, k > 4)]
   for call in calls:
-    with Programs() as p:
+    with count_programs() as p:
       call()
-    assert p.count <= 1  # a new shape: one program (0 if this process compiled it before)
-    with Programs() as p:
+    assert p[0] <= 1  # a new shape: one program (0 if this process compiled it before)
+    with count_programs() as p:
       call()
-    assert p.count == 0
+    assert p[0] == 0
 
 
 def test_front_summary_one_program_per_shape():
@@ -304,12 +281,12 @@ def test_front_summary_one_program_per_shape():
   total, per = jax.device_put((total, per))  # as the compiled read returns them
   prices, num = jax.device_put(np.linspace(0, 1, p, dtype=np.float32)), jax.device_put(np.int32(n))
   for _ in range(2):
-    with Programs() as c:
+    with count_programs() as c:
       total_p, per_p = fronts.unpad(total, per, p, n)
-    assert c.count <= 1  # 0 if this process compiled it before, then 0 on the repeat
-    with Programs() as c:
+    assert c[0] <= 1  # 0 if this process compiled it before, then 0 on the repeat
+    with count_programs() as c:
       fr = fronts.assemble(prices, num, total_p, per_p, True)
-    assert c.count <= 2  # the counts' summary and the per-episode transposes
+    assert c[0] <= 2  # the counts' summary and the per-episode transposes
   assert fr.ticks.shape == (p, n) and fr.ci_wilson.hi.shape == (p,)
   np.testing.assert_allclose(fr.accuracy, (np.arange(p) % n) / n, rtol=1e-6)
 
@@ -322,10 +299,10 @@ def test_front_repeat_compiles_nothing():
   _labels_front(agent, probs, keys, prices, method="trace")
   probs, keys = probs[:297], keys[:297]  # (slicing is a program of its own)
   labels = probs > 0.5
-  with Programs() as p:
+  with count_programs() as p:
     f = jt.front(agent, probs, keys, prices / 2, max_ticks=24, min_ticks=1, score=labels,
                  method="trace")
-  assert p.count == 0
+  assert p[0] == 0
   assert int(f.num_episodes) == 297 and f.ci_wilson.lo.shape == (6,)
 
 
@@ -348,6 +325,6 @@ def test_soft_and_calibrate_repeat_compile_nothing():
   ]
   for call in calls:
     call(0.5)
-    with Programs() as p:
+    with count_programs() as p:
       call(0.25)  # other values, same shapes
-    assert p.count == 0
+    assert p[0] == 0
