@@ -13,7 +13,10 @@ import sys
 # at XLA's defaults; the subprocess tests (CLI, notebooks, sharding, two processes) inherit
 # these flags (sharding: 42 s of CPU against 87 s). Set JAXTICK_TEST_XLA_FLAGS to override.
 _BASE = "--xla_cpu_multi_thread_eigen=false --xla_backend_optimization_level=0"
-_CLASSIC = "--xla_cpu_use_fusion_emitters=false"
+# Each where this XLA knows it: the classic emitters (above), and LLVM codegen in one piece
+# rather than split for parallel compilation, which two busy workers cannot use
+# (tests/test_soft.py + test_mcts.py on jaxlib 0.10: 67 s against 74-76 s wall, twice each).
+_OPTIONAL = ("--xla_cpu_use_fusion_emitters=false", "--xla_cpu_parallel_codegen_split_count=1")
 
 
 def _xla_knows(flags: str) -> bool:
@@ -27,7 +30,7 @@ def _xla_knows(flags: str) -> bool:
 if "XLA_FLAGS" not in os.environ:  # pytest-xdist's workers inherit the controller's choice
   _flags = os.environ.get("JAXTICK_TEST_XLA_FLAGS")
   if _flags is None:
-    _flags = f"{_BASE} {_CLASSIC}" if _xla_knows(f"{_BASE} {_CLASSIC}") else _BASE
+    _flags = " ".join([_BASE] + [f for f in _OPTIONAL if _xla_knows(f"{_BASE} {f}")])
   os.environ["XLA_FLAGS"] = _flags
 
 # One compilation cache for the whole run: pytest-xdist's workers and the subprocesses
