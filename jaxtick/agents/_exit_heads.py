@@ -377,6 +377,12 @@ def exit_heads_used(u: Array, prices: Array, costs=None) -> Array:
   _check_prices(prices, None)
   costs = jnp.asarray(_check_costs(costs, u.shape[1]), u.dtype)
   prices = jnp.asarray(prices, u.dtype)
+  return _used(u, prices, costs)
+
+
+@jax.jit
+def _used(u, prices, costs):
+  """The heads used i32[T, N] of :func:`exit_heads_used`, one program per shapes."""
   # The price rule's stop read off its tick thresholds, as jaxtick.front reads
   # every agent: after t >= 1 heads the threshold is u_{t-1} / c_t (min_ticks = 1).
   thr = _pad_thresholds(u, costs)
