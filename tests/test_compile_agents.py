@@ -8,8 +8,12 @@ MLP weights) traces :func:`jaxtick.schedule._run_price_batch` and
 data imply: cost scaling, a property of the data that the first agent lacks,
 a closed-form or direct computation, or the same agent compiled on its own
 with its data baked in as constants (:func:`_closed`). The sweeps and
-``multi_exit.train`` trace nothing when repeated with the same shapes.
+``multi_exit.train`` trace nothing when repeated with the same shapes. The host
+code of the models and sweeps runs as a few compiled programs, not an eager op
+(a program of its own per op and shape) each: :func:`programs` counts them.
 """
+
+import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +26,23 @@ from jaxtick.agents import sequential as sq
 from jaxtick.models import mlp, multi_exit
 
 from test_compile import Traces
+
+
+@contextlib.contextmanager
+def programs():
+  """Counts the programs JAX traces in the block (jitted ones and eager ops): ``count[0]``."""
+  count = [0]
+
+  def listen(event, duration, **kwargs):
+    del duration, kwargs
+    if event == "/jax/core/compile/jaxpr_trace_duration":
+      count[0] += 1
+
+  jax.monitoring.register_event_duration_secs_listener(listen)
+  try:
+    yield count
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listen)
 
 
 def _closed(agent):
@@ -294,3 +315,49 @@ def test_multi_exit_train_compiles_once_per_shapes():
   assert not np.asarray(r2.params.w[0, 5:]).any()
   multi_exit.train(jax.random.key(0), x1, y1, num_classes=3, hidden=8, steps=21)
   assert t.new() == 1  # steps is a shape (the keys' length)
+
+
+# -- host code: a few programs, none on a repeat ---------------------------------------
+# Sizes used nowhere else in the suite, so the first call's programs are new.
+
+
+def test_model_setup_is_one_program_per_shapes():
+  key = jax.random.key(3)
+  x = np.random.default_rng(3).normal(size=(17, 13)).astype(np.float32)
+  with programs() as first:
+    params = multi_exit.init_params(key, 13, 11, 5, 3)
+    logits = multi_exit.forward(params, x)
+    layers = mlp.init(key, (13, 9, 5))
+  assert first[0] <= 3  # op by op: 45 programs
+  with programs() as again:
+    multi_exit.init_params(jax.random.key(4), 13, 11, 5, 3)
+    multi_exit.forward(params, x + 1)
+    mlp.init(jax.random.key(4), (13, 9, 5))
+  assert again[0] == 0
+  # the program computes what the model's own block does, head by head
+  feats = jnp.asarray(x)  # D = P = max(13, 11): no padding
+  for k in range(3):
+    feats, head = multi_exit.block(params, feats, k)
+    np.testing.assert_allclose(logits[:, k], head, rtol=1e-6, atol=1e-6)
+  assert [w.shape for w, _ in layers] == [(13, 9), (9, 5)]
+  assert not np.asarray(params.w[1, 11:]).any()  # padded rows stay zero (P = 13 > H = 11)
+
+
+def test_exit_heads_used_is_one_program_per_shapes():
+  rng = np.random.default_rng(5)
+  u = rng.uniform(size=(23, 4)).astype(np.float32)
+  prices = np.array([0.1, 0.4, 0.9], np.float32)
+  with programs() as first:
+    used = eh.exit_heads_used(u, prices, [1.0, 2.0, 1.0, 0.5])
+  assert first[0] <= 4  # op by op: 21 programs
+  with programs() as again:
+    eh.exit_heads_used(u[::-1].copy(), prices, [1.0, 2.0, 1.0, 0.5])
+  assert again[0] == 0
+  # the price rule, read directly: take head k + 1 while u_k > price * c_{k+1}
+  c = np.array([1.0, 2.0, 1.0, 0.5])
+  for a, p in enumerate(prices):
+    for i in range(23):
+      h = 1
+      while h < 4 and u[i, h - 1] > p * c[h]:
+        h += 1
+      assert used[a, i] == h

@@ -19,6 +19,7 @@ from jaxtick.alloc import bandit, lagrangian as lg, mlp, probe, utility as ut
 from jaxtick.problems import logs, pools
 
 from test_compile import Traces
+from test_compile_agents import programs
 
 
 def _rows(pool, n):
@@ -103,6 +104,28 @@ def test_bandit_other_pool_and_options_trace_nothing(unbucketed):
   assert tm.new() <= 1
   one = bandit.allocate(p2, 5 * q, rule="elimination")
   _assert_same(jax.tree_util.tree_map(lambda x: x[1], many), one)
+
+
+def test_bandit_host_side_is_two_programs_per_number_of_queries():
+  """The padding and the cut to Q queries are a program each; a repeat traces nothing."""
+  bandit.allocate(pools.query_pool(jax.random.key(21), 29), 90, rule="ucb")  # Q 29 -> 32 lanes
+  p30 = pools.query_pool(jax.random.key(22), 30)
+  with programs() as new_q:
+    r30 = bandit.allocate(p30, 90, rule="ucb")
+  assert new_q[0] <= 2  # the run over 32 lanes is shared; op by op: 27 programs
+  assert r30.samples.shape == (30,) and int(r30.spent) == 90
+  with programs() as again:
+    r = bandit.allocate(pools.query_pool(jax.random.key(23), 30), 90, rule="ucb", gamma=0.5)
+  assert again[0] == 0
+  assert not np.array_equal(r.best_reward, r30.best_reward)
+  # a replay pool (its caps are its logged counts) over a budget grid
+  bandit.allocate(_replay(3, q=29), np.array([40, 60]), rule="gap")
+  with programs() as replay:
+    rp = _replay(4, q=29)
+    res = bandit.allocate(rp, np.array([40, 60]), rule="gap", max_samples=3)
+  assert replay[0] == 0
+  assert res.samples.shape == (2, 29)
+  assert (np.asarray(res.samples) <= np.minimum(np.asarray(rp.count), 3)).all()
 
 
 # -- the sampler agent --------------------------------------------------------------

@@ -306,20 +306,22 @@ def head_signals(logits: Array, *, signal: str = "entropy",
   _check_signal(signal)
   if fuse not in FUSIONS:
     raise ValueError(f"fuse must be one of {FUSIONS}, got {fuse!r}")
-  logits = jnp.asarray(logits, jnp.result_type(float))
-  # Op by op, on purpose: under one jit XLA fuses exp into the entropy's sum
-  # and the signals move by an ulp; each op is compiled once per shape anyway.
+  # The arithmetic op by op, on purpose: under one jit XLA fuses exp into the
+  # entropy's sum and the signals move by an ulp; each op is compiled once per
+  # shape. The slicing and stacking of concrete logits run in NumPy (exact,
+  # and no program of their own).
+  xp = jnp if _checks.concrete(logits) is None else np
+  logits = xp.asarray(logits, jnp.result_type(float))
   k_heads = logits.shape[1]
-  prob_sum = jnp.zeros_like(logits[:, 0])
+  prob_sum = xp.zeros_like(logits[:, 0])
   us, preds = [], []
   for k in range(k_heads):  # the agent's sums, in the agent's order
     prob_sum = prob_sum + jax.nn.softmax(logits[:, k])
     fl = _fused_logits(logits[:, k], prob_sum, jnp.asarray(k + 1), fuse)
-    us.append(uncertainty_signal(fl, signal))
-    preds.append(jnp.argmax(fl, axis=-1).astype(jnp.int32))
-  u = jnp.stack(us, axis=1)
-  u = u.at[:, -1].set(0.0)  # after the last head nothing is left to buy
-  return HeadSignals(u, jnp.stack(preds, axis=1))
+    us.append(xp.asarray(uncertainty_signal(fl, signal)))
+    preds.append(xp.asarray(jnp.argmax(fl, axis=-1).astype(jnp.int32)))
+  u = xp.stack(us[:-1] + [xp.zeros_like(us[-1])], axis=1)  # after the last head nothing is left to buy
+  return HeadSignals(jnp.asarray(u), jnp.asarray(xp.stack(preds, axis=1)))
 
 
 def _breakpoints(u, costs):
@@ -377,6 +379,12 @@ def exit_heads_used(u: Array, prices: Array, costs=None) -> Array:
   _check_prices(prices, None)
   costs = jnp.asarray(_check_costs(costs, u.shape[1]), u.dtype)
   prices = jnp.asarray(prices, u.dtype)
+  return _used(u, prices, costs)
+
+
+@jax.jit
+def _used(u, prices, costs):
+  """The heads used i32[T, N] of :func:`exit_heads_used`, one program per shapes."""
   # The price rule's stop read off its tick thresholds, as jaxtick.front reads
   # every agent: after t >= 1 heads the threshold is u_{t-1} / c_t (min_ticks = 1).
   thr = _pad_thresholds(u, costs)

@@ -60,6 +60,7 @@ sweep), equal budget for budget to separate runs.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -227,40 +228,67 @@ def allocate(pool, budget, *, rule: str = "elimination", k: int = 1, gamma: floa
     raise ValueError(f"num_queries * k must stay below 2**31, got {q} * {k}")
   cap_max = NO_CAP if max_samples is None else min(int(max_samples), NO_CAP)
   if isinstance(pool, logs.ReplayPool):
-    cap = jnp.minimum(pool.count, cap_max).astype(jnp.int32)
+    count = pool.count
     oracle = pools.GROUND_TRUTH
   else:
     pools._check_oracle(oracle)
-    cap = jnp.full(q, cap_max, jnp.int32)
-  return _allocate(pool, cap, b, values.bucket(q), rule=rule, k=int(k), gamma=gamma,
+    count = None
+  return _allocate(pool, count, cap_max, b, values.bucket(q), rule=rule, k=int(k), gamma=gamma,
                    oracle=oracle, cost=cost, select_fraction=select_fraction,
                    exploration=exploration)
 
 
-def _allocate(pool, cap, budget: np.ndarray, size: int, *, rule, k, gamma, oracle, cost,
-              select_fraction, exploration) -> BanditResult:
+def _allocate(pool, count, cap_max: int, budget: np.ndarray, size: int, *, rule, k, gamma,
+              oracle, cost, select_fraction, exploration) -> BanditResult:
   """Runs the checked allocation with the Q queries padded to ``size`` >= Q lanes.
 
-  The padded queries (the pool's last row repeated, cap 0) are never active,
-  and are cut from the result: any ``size`` gives the same result.
+  ``count`` is a replay pool's logged counts i32[Q] (None for a generator
+  pool); each query's cap is ``min(count, cap_max)``. The padded queries (the
+  pool's last row repeated, cap 0) are never active, and are cut from the
+  result: any ``size`` gives the same result.
   """
-  q = cap.shape[0]
+  q = _num_queries(pool)
   ranked = rule in ("ucb", "gap", "entropy")
   st = _Static(ranked, rounds_lib.Static(k, ranked, TOKEN_BUDGET_CAP if cost == "tokens"
                                          else None, rounds_lib.windows(size)))
-  agent = sampler(_pad_pool(pool, size), oracle=oracle)
-  cap = jnp.where(jnp.arange(size) < q, values.pad_rows(cap, size), 0)
-  rule_id, g = jnp.int32(RULES.index(rule)), jnp.asarray(gamma, jnp.result_type(float))
-  select = (Partial(_selection_ranked, rule_id, g, jnp.asarray(exploration, jnp.result_type(float))) if ranked
+  padded, cap = _pad_inputs(pool, count, np.asarray(cap_max, np.int32), q, size)
+  agent = sampler(padded, oracle=oracle)
+  # Host scalars as 0-d NumPy arrays: data to the compiled run, and no eager op.
+  dtype = jnp.result_type(float)
+  rule_id, g = np.asarray(RULES.index(rule), np.int32), np.asarray(gamma, dtype)
+  select = (Partial(_selection_ranked, rule_id, g, np.asarray(exploration, dtype)) if ranked
             else Partial(_selection_all, rule_id, g))
   charge = Partial(_charge_samples if cost == "samples" else _charge_tokens)
   run = _run_one if budget.ndim == 0 else _run_many
-  res = run(st, agent, cap, jnp.atleast_1d(jnp.asarray(budget, jnp.int32)),
-            jnp.asarray(select_fraction, jnp.result_type(float)), select, charge, Partial(_record, rule_id, g))
+  res = run(st, agent, cap, np.atleast_1d(np.asarray(budget, np.int32)),
+            np.asarray(select_fraction, dtype), select, charge, Partial(_record, rule_id, g))
+  return _cut(res, q, budget.ndim == 0)
+
+
+def _pad_inputs(pool, count, cap_max, q: int, size: int):
+  """The pool padded to ``size`` queries and the caps i32[size] (0 on the padding).
+
+  One compiled program per pool kind and shapes (on the host the padding
+  would run an eager op per field); the pool's non-array leaves stay static.
+  """
+  static, data = values.split(pool)
+  data, cap = _pad_data(static, data, count, cap_max, q, size)
+  return values.merge(static, data), cap
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4, 5))
+def _pad_data(static, data, count, cap_max, q: int, size: int):
+  cap = (jnp.full(q, cap_max, jnp.int32) if count is None
+         else jnp.minimum(count, cap_max).astype(jnp.int32))
+  cap = jnp.where(jnp.arange(size) < q, values.pad_rows(cap, size), 0)
+  return values.split(_pad_pool(values.merge(static, data), size))[1], cap
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _cut(res: BanditResult, q: int, one: bool) -> BanditResult:
+  """The result cut to the Q real queries (and to the one budget when ``one``)."""
   res = jax.tree_util.tree_map(lambda x: x[..., :q] if x.ndim > 1 else x, res)
-  if budget.ndim == 0:
-    res = jax.tree_util.tree_map(lambda x: x[0], res)
-  return res
+  return jax.tree_util.tree_map(lambda x: x[0], res) if one else res
 
 
 def _pad_pool(pool, size: int):

@@ -29,8 +29,19 @@ def init(key: Array, sizes: Sequence[int]) -> Params:
   if len(sizes) < 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                                and v >= 1 for v in sizes):
     raise ValueError(f"sizes must be at least two ints >= 1 (in, ..., out), got {sizes!r}")
+  return _init(key, tuple(int(v) for v in sizes))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _init(key: Array, sizes: tuple[int, ...]) -> Params:
+  """:func:`init` as one program per sizes.
+
+  The barrier keeps each draw apart from its scaling (fused, XLA would fold
+  the scale into the draw's last multiply: an ulp off the op-by-op weights).
+  """
   keys = jax.random.split(key, len(sizes) - 1)
-  return [(jax.random.normal(k, (a, b)) * np.sqrt(2.0 / (a + b)), jnp.zeros(b))
+  draw = lambda k, shape: jax.lax.optimization_barrier(jax.random.normal(k, shape))
+  return [(draw(k, (a, b)) * np.sqrt(2.0 / (a + b)), jnp.zeros(b))
           for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
 
 

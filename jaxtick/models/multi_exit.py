@@ -15,6 +15,7 @@ once per shapes) and deterministic given the key.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -52,14 +53,25 @@ def init_params(key: jax.Array, in_dim: int, hidden: int, num_classes: int,
                       ("num_classes", num_classes, 2), ("num_heads", num_heads, 1)):
     if not isinstance(v, (int, np.integer)) or v < lo:
       raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+  return _init_params(key, int(in_dim), int(hidden), int(num_classes), int(num_heads))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _init_params(key, in_dim, hidden, num_classes, num_heads):
+  """:func:`init_params` as one program per sizes.
+
+  The barriers keep each draw apart from its scaling: fused, XLA folds the
+  scale into the draw's last multiply and the weights move by an ulp.
+  """
+  draw = lambda k, shape: jax.lax.optimization_barrier(jax.random.normal(k, shape))
   p = max(in_dim, hidden)
   kw, kv = jax.random.split(key)
   ws = []
   for k, kk in enumerate(jax.random.split(kw, num_heads)):
     fan_in = in_dim if k == 0 else hidden
-    w = jax.random.normal(kk, (fan_in, hidden)) * jnp.sqrt(2.0 / fan_in)
+    w = draw(kk, (fan_in, hidden)) * jnp.sqrt(2.0 / fan_in)
     ws.append(jnp.zeros((p, hidden)).at[:fan_in].set(w))
-  v = jax.random.normal(kv, (num_heads, hidden, num_classes)) * jnp.sqrt(1.0 / hidden)
+  v = draw(kv, (num_heads, hidden, num_classes)) * jnp.sqrt(1.0 / hidden)
   return MultiExitParams(jnp.stack(ws), jnp.zeros((num_heads, hidden)), v,
                          jnp.zeros((num_heads, num_classes)))
 
@@ -96,7 +108,13 @@ def forward(params: MultiExitParams, x: Array) -> Array:
   p = params.w.shape[1]
   if x.shape[-1] > p:
     raise ValueError(f"x has {x.shape[-1]} features, the model takes at most {p}")
-  feats = _pad(x, p)
+  return _forward(params, x)
+
+
+@jax.jit
+def _forward(params: MultiExitParams, x: Array) -> Array:
+  """:func:`forward` as one program per shapes."""
+  feats = _pad(x, params.w.shape[1])
   out = []
   for k in range(params.w.shape[0]):
     feats, logits = block(params, feats, k)
