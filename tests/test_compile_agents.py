@@ -10,10 +10,8 @@ a closed-form or direct computation, or the same agent compiled on its own
 with its data baked in as constants (:func:`_closed`). The sweeps and
 ``multi_exit.train`` trace nothing when repeated with the same shapes. The host
 code of the models and sweeps runs as a few compiled programs, not an eager op
-(a program of its own per op and shape) each: :func:`programs` counts them.
+(a program of its own per op and shape) each: ``compile_count.count_programs`` counts them.
 """
-
-import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -25,24 +23,8 @@ from jaxtick.agents import _exit_heads as eh
 from jaxtick.agents import sequential as sq
 from jaxtick.models import mlp, multi_exit
 
+from compile_count import count_programs
 from test_compile import Traces
-
-
-@contextlib.contextmanager
-def programs():
-  """Counts the programs JAX traces in the block (jitted ones and eager ops): ``count[0]``."""
-  count = [0]
-
-  def listen(event, duration, **kwargs):
-    del duration, kwargs
-    if event == "/jax/core/compile/jaxpr_trace_duration":
-      count[0] += 1
-
-  jax.monitoring.register_event_duration_secs_listener(listen)
-  try:
-    yield count
-  finally:
-    jax.monitoring.unregister_event_duration_listener(listen)
 
 
 def _closed(agent):
@@ -324,12 +306,12 @@ def test_multi_exit_train_compiles_once_per_shapes():
 def test_model_setup_is_one_program_per_shapes():
   key = jax.random.key(3)
   x = np.random.default_rng(3).normal(size=(17, 13)).astype(np.float32)
-  with programs() as first:
+  with count_programs() as first:
     params = multi_exit.init_params(key, 13, 11, 5, 3)
     logits = multi_exit.forward(params, x)
     layers = mlp.init(key, (13, 9, 5))
   assert first[0] <= 3  # op by op: 45 programs
-  with programs() as again:
+  with count_programs() as again:
     multi_exit.init_params(jax.random.key(4), 13, 11, 5, 3)
     multi_exit.forward(params, x + 1)
     mlp.init(jax.random.key(4), (13, 9, 5))
@@ -347,10 +329,10 @@ def test_exit_heads_used_is_one_program_per_shapes():
   rng = np.random.default_rng(5)
   u = rng.uniform(size=(23, 4)).astype(np.float32)
   prices = np.array([0.1, 0.4, 0.9], np.float32)
-  with programs() as first:
+  with count_programs() as first:
     used = eh.exit_heads_used(u, prices, [1.0, 2.0, 1.0, 0.5])
   assert first[0] <= 4  # op by op: 21 programs
-  with programs() as again:
+  with count_programs() as again:
     eh.exit_heads_used(u[::-1].copy(), prices, [1.0, 2.0, 1.0, 0.5])
   assert again[0] == 0
   # the price rule, read directly: take head k + 1 while u_k > price * c_{k+1}

@@ -19,7 +19,7 @@ from jaxtick.alloc import bandit, lagrangian as lg, mlp, probe, utility as ut
 from jaxtick.problems import logs, pools
 
 from test_compile import Traces
-from test_compile_agents import programs
+from compile_count import count_programs
 
 
 def _rows(pool, n):
@@ -110,17 +110,17 @@ def test_bandit_host_side_is_two_programs_per_number_of_queries():
   """The padding and the cut to Q queries are a program each; a repeat traces nothing."""
   bandit.allocate(pools.query_pool(jax.random.key(21), 29), 90, rule="ucb")  # Q 29 -> 32 lanes
   p30 = pools.query_pool(jax.random.key(22), 30)
-  with programs() as new_q:
+  with count_programs() as new_q:
     r30 = bandit.allocate(p30, 90, rule="ucb")
   assert new_q[0] <= 2  # the run over 32 lanes is shared; op by op: 27 programs
   assert r30.samples.shape == (30,) and int(r30.spent) == 90
-  with programs() as again:
+  with count_programs() as again:
     r = bandit.allocate(pools.query_pool(jax.random.key(23), 30), 90, rule="ucb", gamma=0.5)
   assert again[0] == 0
   assert not np.array_equal(r.best_reward, r30.best_reward)
   # a replay pool (its caps are its logged counts) over a budget grid
   bandit.allocate(_replay(3, q=29), np.array([40, 60]), rule="gap")
-  with programs() as replay:
+  with count_programs() as replay:
     rp = _replay(4, q=29)
     res = bandit.allocate(rp, np.array([40, 60]), rule="gap", max_samples=3)
   assert replay[0] == 0
