@@ -317,15 +317,15 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
       csum = jnp.cumsum(c.reshape(-1)).reshape(w, k)
     deliver = avail & (csum <= bmax - glob.spent)
     got = jnp.sum(deliver, axis=1, dtype=jnp.int32)
-    paid = jnp.sum(jnp.where(deliver, c, jnp.zeros((), dtype)), axis=1)
+    paid = jnp.sum(jnp.where(deliver, c, jnp.zeros((), dtype)), axis=1, dtype=dtype)
     state = seq[0]
     for i in range(1, k + 1):
       state = _lanes.select(got >= i, seq[i], state)
     ticks, cost = ln.ticks + got, ln.cost + paid
-    total = jnp.sum(got)
+    total = jnp.sum(got, dtype=jnp.int32)
     delivered = glob.delivered + total
     act, pri = verdict(state, ticks, ln.cap, delivered)
-    spent = glob.spent + jnp.sum(paid)
+    spent = glob.spent + jnp.sum(paid, dtype=dtype)
     common = (total == 0) | ~jnp.any(act)   # ends every budget still running
     # each budget still running: does it stop in this round, and where? csum is
     # non-decreasing (costs >= 0), so budget s delivers the flat positions below
@@ -340,8 +340,8 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
 
     def stopped_at(d_s):
       """Each budget's spent and its lanes' records, from its deliveries [S, W, k]."""
-      paid_l = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=2)   # [S, W]
-      return glob.spent + jnp.sum(paid_l, axis=1), paid_l
+      paid_l = jnp.sum(jnp.where(d_s, c[None], jnp.zeros((), dtype)), axis=2, dtype=dtype)
+      return glob.spent + jnp.sum(paid_l, axis=1, dtype=dtype), paid_l   # [S], [S, W]
 
     if s_n == 1:
       s_spent = jnp.where(stop, stopped_at(deliver[None])[0], glob.s_spent)

@@ -65,6 +65,23 @@ def test_allocate_equals_the_numpy_reference_for_every_rule_and_budget(k, cost):
             f"{rule} k={k} {cost} B={b}")
 
 
+def test_allocate_under_x64_runs_in_float64_and_equals_the_numpy_reference():
+  """Under ``jax_enable_x64`` the pool, the sampler's state and the rules' signals are
+  float64 (the library's default float type) and every rule still equals the reference."""
+  q, cap = 40, 12
+  with jax.enable_x64(True):
+    pool, oracle = pools.query_pool(jax.random.key(5), q), pools.prm_oracle(0.1)
+    r = pools.sample_responses(pool, cap, oracle=oracle)
+    tab = {f: np.asarray(getattr(r, f)) for f in ("answer", "tokens", "reward", "correct")}
+    for rule in bandit.RULES:
+      for k, cost, b in ((1, "samples", 5 * q + 1), (3, "tokens", 6 * q * 480)):
+        kw = dict(rule=rule, k=k, oracle=oracle, cost=cost, max_samples=cap)
+        got = bandit.allocate(pool, b, **kw)
+        assert got.best_reward.dtype == jnp.float64, rule
+        _same(got, _numpy(tab, np.full(q, cap), b, pool.answer_probs.shape[1], **kw),
+              f"x64 {rule} k={k} {cost} B={b}")
+
+
 def test_allocate_equals_the_numpy_reference_on_a_replay_pool_and_the_ground_truth():
   q, n = 70, 9
   rng = np.random.default_rng(3)

@@ -42,10 +42,10 @@ class SamplerState(NamedTuple):
   Attributes:
     query: i32[] the query index.
     n: i32[] responses drawn.
-    tokens: f32[] tokens used.
-    last_tokens: f32[] tokens of the latest response (0 before any).
-    sum_reward: f32[] sum of the rewards (mean reward = sum_reward / n).
-    best_reward: f32[] highest reward (-inf before any response).
+    tokens: f[] tokens used.
+    last_tokens: f[] tokens of the latest response (0 before any).
+    sum_reward: f[] sum of the rewards (mean reward = sum_reward / n).
+    best_reward: f[] highest reward (-inf before any response).
     best_answer: i32[] answer of that response (-1 before any).
     best_correct: bool[] that response is correct.
     covered: bool[] some response was correct.
@@ -102,10 +102,11 @@ def answer_entropy(counts: Array, n: Array) -> Array:
     n: i32[...] responses in all (>= the counts' sum; 0 gives 0).
 
   Returns:
-    f32[...] entropy in nats.
+    f[...] entropy in nats (the default float type).
   """
-  c = jnp.sort(counts, axis=-1).astype(jnp.float32)
-  nf = jnp.maximum(n, 1).astype(jnp.float32)
+  f = jnp.result_type(float)
+  c = jnp.sort(counts, axis=-1).astype(f)
+  nf = jnp.maximum(n, 1).astype(f)
   clogc = jnp.where(c > 0, c * jnp.log(jnp.maximum(c, 1.0)), 0.0)
   acc = jnp.zeros_like(nf)
   for a in range(c.shape[-1]):   # a fixed summation order
@@ -195,11 +196,11 @@ def _limit_generated(x):
 
 def _init(limit, num_answers, query, key):
   del key
-  z = jnp.zeros((), jnp.int32)
+  z, f = jnp.zeros((), jnp.int32), jnp.result_type(float)
   return SamplerState(
-      query=jnp.asarray(query, jnp.int32), n=z, tokens=jnp.zeros((), jnp.float32),
-      last_tokens=jnp.zeros((), jnp.float32), sum_reward=jnp.zeros((), jnp.float32),
-      best_reward=jnp.full((), -jnp.inf, jnp.float32), best_answer=z - 1,
+      query=jnp.asarray(query, jnp.int32), n=z, tokens=jnp.zeros((), f),
+      last_tokens=jnp.zeros((), f), sum_reward=jnp.zeros((), f),
+      best_reward=jnp.full((), -jnp.inf, f), best_answer=z - 1,
       best_correct=jnp.zeros((), bool), covered=jnp.zeros((), bool),
       counts=jnp.zeros(num_answers, jnp.int32),
       first_seen=jnp.zeros(num_answers, jnp.int32),
@@ -211,13 +212,14 @@ def _tick(draw, s, key):
   del key   # the key contract: response n of the query
   ids = jnp.arange(s.counts.shape[0], dtype=jnp.int32)
   a, t, r, c, valid = draw(s.query, s.n)
+  t, r = t.astype(s.tokens.dtype), r.astype(s.best_reward.dtype)   # the state's float type
   valid = valid & (s.n < s.limit)
   improve = valid & (r > s.best_reward)
   hit = valid & (ids == a)
   new = hit & (s.counts == 0)
   return s._replace(
       n=s.n + valid.astype(jnp.int32), tokens=s.tokens + jnp.where(valid, t, 0.0),
-      last_tokens=jnp.where(valid, t, 0.0).astype(jnp.float32),
+      last_tokens=jnp.where(valid, t, 0.0),
       sum_reward=s.sum_reward + jnp.where(valid, r, 0.0),
       best_reward=jnp.where(improve, r, s.best_reward),
       best_answer=jnp.where(improve, a, s.best_answer),
@@ -228,7 +230,7 @@ def _tick(draw, s, key):
 
 
 def _exhausted_zero(s, u):
-  return jnp.where(s.n >= s.limit, 0.0, u).astype(jnp.float32)
+  return jnp.where(s.n >= s.limit, 0.0, u).astype(jnp.result_type(float))
 
 
 def _uncertainty_reward(s):
@@ -249,11 +251,11 @@ def _output_majority(s):
 
 
 def _exhausted_inf(s, c):
-  return jnp.where(s.n >= s.limit, jnp.inf, c).astype(jnp.float32)
+  return jnp.where(s.n >= s.limit, jnp.inf, c).astype(jnp.result_type(float))
 
 
 def _cost_samples(s):
-  return _exhausted_inf(s, jnp.ones((), jnp.float32))
+  return _exhausted_inf(s, jnp.ones((), jnp.result_type(float)))
 
 
 def _cost_tokens(initial_tokens, s):

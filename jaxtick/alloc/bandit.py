@@ -92,7 +92,7 @@ class BanditResult(NamedTuple):
     covered: bool[Q] some response is correct (coverage).
     best_correct: bool[Q] the best-reward response is correct (accuracy).
     majority_correct: bool[Q] the majority answer is correct.
-    best_reward: f32[Q] highest reward seen (-inf if no response).
+    best_reward: f[Q] highest reward seen, -inf if none (the default float type).
     eliminated: bool[Q] the best reward reached gamma.
     exhausted: bool[Q] stopped at ``max_samples`` or the end of its log.
     spent: i32[] budget spent in all.
