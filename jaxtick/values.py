@@ -180,15 +180,18 @@ def host_arg(x):
   return np.asarray(x)
 
 
-def device_array(x, dtype) -> jax.Array:
+def device_array(x, dtype=None) -> jax.Array:
   """``jnp.asarray(x, dtype)``, a host value converted by NumPy and transferred.
 
   The same array, without compiling a conversion for each new shape (JAX
   arrays are converted by ``jnp.asarray``, a no-op at their own dtype).
+  ``dtype=None``: JAX's canonical dtype of ``x``'s (as ``jnp.asarray(x)``).
   """
   if isinstance(x, jax.Array):
     return jnp.asarray(x, dtype)
-  return jax.device_put(np.asarray(x, dtype))
+  x = np.asarray(x)
+  dtype = jax.dtypes.canonicalize_dtype(x.dtype if dtype is None else dtype)
+  return jax.device_put(x.astype(dtype, copy=False))
 
 
 def pad_rows(tree, size: int):

@@ -251,8 +251,9 @@ def _allocate(pool, count, cap_max: int, budget: np.ndarray, size: int, *, rule,
   ranked = rule in ("ucb", "gap", "entropy")
   st = _Static(ranked, rounds_lib.Static(k, ranked, TOKEN_BUDGET_CAP if cost == "tokens"
                                          else None, rounds_lib.windows(size)))
-  padded, cap = _pad_inputs(pool, count, np.asarray(cap_max, np.int32), q, size)
-  agent = sampler(padded, oracle=oracle)
+  cap = np.full(q, cap_max, np.int32) if count is None else np.minimum(np.asarray(count), cap_max)
+  cap = np.concatenate([cap.astype(np.int32), np.zeros(size - q, np.int32)])
+  agent = sampler(_pad_pool(pool, size), oracle=oracle)   # padded on the host: no program
   # Host scalars as 0-d NumPy arrays: data to the compiled run, and no eager op.
   dtype = jnp.result_type(float)
   rule_id, g = np.asarray(RULES.index(rule), np.int32), np.asarray(gamma, dtype)
@@ -263,25 +264,6 @@ def _allocate(pool, count, cap_max: int, budget: np.ndarray, size: int, *, rule,
   res = run(st, agent, cap, np.atleast_1d(np.asarray(budget, np.int32)),
             np.asarray(select_fraction, dtype), select, charge, Partial(_record, rule_id, g))
   return _cut(res, q, budget.ndim == 0)
-
-
-def _pad_inputs(pool, count, cap_max, q: int, size: int):
-  """The pool padded to ``size`` queries and the caps i32[size] (0 on the padding).
-
-  One compiled program per pool kind and shapes (on the host the padding
-  would run an eager op per field); the pool's non-array leaves stay static.
-  """
-  static, data = values.split(pool)
-  data, cap = _pad_data(static, data, count, cap_max, q, size)
-  return values.merge(static, data), cap
-
-
-@functools.partial(jax.jit, static_argnums=(0, 4, 5))
-def _pad_data(static, data, count, cap_max, q: int, size: int):
-  cap = (jnp.full(q, cap_max, jnp.int32) if count is None
-         else jnp.minimum(count, cap_max).astype(jnp.int32))
-  cap = jnp.where(jnp.arange(size) < q, values.pad_rows(cap, size), 0)
-  return values.split(_pad_pool(values.merge(static, data), size))[1], cap
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxtick import values
+
 Array = jax.Array
 
 MAX_LINE_BYTES = 16 * 2 ** 20
@@ -583,17 +585,10 @@ def replay_pool(log: SampleLog, *, reward: str = "logged",
                   "beam search or DVTS completions) as if they were; results describe "
                   "the logged completions in order (warned once)", stacklevel=2)
   r = log.reward if reward == "logged" else log.correct.astype(np.float32)
-  return ReplayPool(answer=_to_device(dense_answer_ids(log.answer)),
-                    correct=_to_device(log.correct), reward=_to_device(r),
-                    tokens=_to_device(log.tokens), count=_to_device(log.count),
+  return ReplayPool(answer=values.device_array(dense_answer_ids(log.answer)),
+                    correct=values.device_array(log.correct), reward=values.device_array(r),
+                    tokens=values.device_array(log.tokens), count=values.device_array(log.count),
                     tokens_known=log.tokens_known)
-
-
-def _to_device(x: np.ndarray) -> Array:
-  """``jnp.asarray(x)`` without a program: the dtype converted on the host (to
-  JAX's canonical one, as ``jnp.asarray`` would), then copied to the device."""
-  x = np.asarray(x)
-  return jax.device_put(x.astype(jax.dtypes.canonicalize_dtype(x.dtype), copy=False))
 
 
 def replay_response(pool: ReplayPool, query: Array, j: Array):
