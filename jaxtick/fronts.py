@@ -46,13 +46,12 @@ from jaxtick.api import Agent, Array, CalibMap, PRNGKey, Problem
 from jaxtick.calibrate import Identity
 from jaxtick.schedule import run_price_batch
 from jaxtick.soft import trace
-from jaxtick.stream import tick_thresholds
 
 METHODS = ("auto", "stream", "trace", "batch")
 DEFAULT_CHUNK = 8192
 # Bytes of trajectory one traced chunk may hold before "auto" prefers "batch".
 TRACE_MEMORY = 1 << 30
-# Grids this small go to "batch" rather than "stream" when "trace" is not chosen.
+# Grids this small go to "batch": P runs cost less than the stream's read-off.
 BATCH_PRICES = 4
 
 Score = Callable[[Array, Problem], Array]
@@ -160,31 +159,66 @@ def _check_score(score, n):
 
 
 def choose_method(num_prices: int, *, max_ticks: int, min_ticks: int = 0,
-                  bytes_per_tick: int = 16, chunk: int = DEFAULT_CHUNK) -> str:
+                  bytes_per_tick: int = 16, chunk: int = DEFAULT_CHUNK,
+                  episodes: bool = False) -> str:
   """The method ``"auto"`` picks.
 
-  ``"trace"`` runs every episode to ``max_ticks`` and reads all prices off;
   ``"stream"`` runs each episode once, to where the grid's cheapest price
-  stops it, reading the prices off as it goes (more work per tick);
-  ``"batch"`` runs every (price, episode) pair. So: ``"trace"`` when
-  ``max_ticks <= P * max(min_ticks, 1)`` (the cap is near the mean ticks) and
-  one chunk's trajectory (``chunk * (max_ticks + 1) * bytes_per_tick``) fits
-  :data:`TRACE_MEMORY`; otherwise ``"stream"``, unless the grid has at most
-  :data:`BATCH_PRICES` prices, where running them one by one costs less than
-  the stream's per-tick read-off. (2-core CPU, process time, 64 prices,
-  100,000 episodes; units: one run at the grid's cheapest price: the stream
-  costs 1.05 on MCTS (10,000 episodes), 2.1-2.2 on the gap test (trace 2.2)
-  and 3.0 on the coin (trace 4.3). ``"trace"`` is kept for short caps: there
-  the two are within noise of each other on the gap test.)
-  Pass ``method=`` to :func:`front` to force one.
+  stops it, reading every price off as it goes; ``"trace"`` runs every
+  episode to ``max_ticks`` and reads all prices off the stored trajectory;
+  ``"batch"`` runs every (price, episode) pair. So: ``"stream"``, except
+
+  * ``"batch"`` for grids of at most :data:`BATCH_PRICES` prices, where
+    running them one by one costs less than the stream's per-tick read-off;
+  * ``"trace"`` for ``episodes=True`` when ``max_ticks <= P * max(min_ticks,
+    1)`` (the cap is near the mean ticks) and one chunk's trajectory
+    (``chunk * (max_ticks + 1) * bytes_per_tick``) fits :data:`TRACE_MEMORY`:
+    the stream then writes a row of P prices per lane and tick.
+
+  (``python -m sims.bench front``, 2-core CPU, 64 prices, 100,000 episodes,
+  wall time in units of one run at the grid's cheapest price: the stream
+  1.8 on the coin (trace 3.8), 1.6 on the gap test (trace 2.5), 0.85 on
+  MCTS (10,000 episodes; trace 1.2), 2.5 on an SPRT capped at 10,000 (trace
+  would store 10,001 ticks per episode). With ``episodes=True``, 25,000
+  episodes, process time: the coin 0.16 s streamed against 0.08 s traced,
+  the gap test 0.29 s against 0.09 s.) Pass ``method=`` to :func:`front` to
+  force one.
   """
-  if max_ticks > num_prices * max(min_ticks, 1) or (
-      chunk * (max_ticks + 1) * bytes_per_tick > TRACE_MEMORY):
-    return "batch" if num_prices <= BATCH_PRICES else "stream"
-  return "trace"
+  if num_prices <= BATCH_PRICES:
+    return "batch"
+  if episodes and max_ticks <= num_prices * max(min_ticks, 1) and (
+      chunk * (max_ticks + 1) * bytes_per_tick <= TRACE_MEMORY):
+    return "trace"
+  return "stream"
 
 
 # -- the read-off -----------------------------------------------------------------
+
+
+@jax.jit
+def tick_thresholds(gain: Array, cost: Array) -> Array:
+  """``r`` with ``gain - p * cost > 0  <=>  p < r`` for every price ``p >= 0``.
+
+  ``r`` is the smallest float ``p`` with ``fl(p * cost) >= gain`` (so the
+  read-off reproduces the scheduler's floating-point comparison exactly):
+  ``gain / cost`` moved by at most two ulps. NaN gains never tick (-inf).
+
+  Args:
+    gain: f[...] ``calib(u)``.
+    cost: f[...] the next tick's cost (> 0).
+
+  Returns:
+    f[...] thresholds.
+  """
+  r = gain / cost
+  down1 = jnp.nextafter(r, -jnp.inf)
+  down2 = jnp.nextafter(down1, -jnp.inf)
+  up1 = jnp.nextafter(r, jnp.inf)
+  meets = lambda p: p * cost >= gain
+  r = jnp.where(meets(down2), down2, jnp.where(meets(down1), down1,
+                                               jnp.where(meets(r), r, up1)))
+  stops_always = jnp.isnan(gain) | jnp.isnan(r)
+  return jnp.where(stops_always, -jnp.inf, r)
 
 
 @functools.partial(jax.jit, static_argnames="min_ticks")
@@ -504,8 +538,8 @@ def prepare(agent, problems, keys, prices, *, max_ticks, min_ticks, score, metho
     raise TypeError(f"episodes must be a bool, got {episodes!r}")
   fn, labels = _check_score(score, n)
   if method == "auto":
-    method = choose_method(np.shape(prices)[0], max_ticks=max_ticks,
-                           min_ticks=min_ticks, chunk=min(chunk, values.bucket(n)))
+    method = choose_method(np.shape(prices)[0], max_ticks=max_ticks, min_ticks=min_ticks,
+                           chunk=min(chunk, values.bucket(n)), episodes=bool(episodes))
   return n, fn, jax.device_put(np.zeros(n, bool)) if labels is None else labels, method
 
 

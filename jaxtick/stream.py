@@ -6,25 +6,28 @@ episode further than the grid's smallest. So each episode runs, lane-refilled
 (:mod:`jaxtick.lanes`), until it stops at the smallest price (or
 ``max_ticks``), and on the way every price's stopping tick is read off:
 
-* after ``t`` ticks the price rule ticks again iff ``p < r_t``, where ``r_t``
-  is :func:`tick_thresholds` (``g_t / c_t`` corrected to the last ulp, so that
-  the floating-point rule is reproduced bit for bit);
-* with ``R_t = min(r_min_ticks, ..., r_t)`` (running minimum), the prices that
-  stop the episode after exactly ``t`` ticks are ``R_t <= p < R_{t-1}``: on the
-  sorted grid, the index range ``[k_t, k_{t-1})`` with ``k_t`` the number of
-  prices below ``R_t`` (one binary search); at ``max_ticks`` every price left.
+* after ``t`` ticks, price ``p`` ticks again iff it ticked so far and its
+  rule ``gain - p * cost > 0`` holds (from ``min_ticks`` on) -- on the sorted
+  grid a prefix, of length ``k_t`` (:func:`count_ticking`: one branch-free
+  binary search with the rule's own floating-point comparison, so the stops
+  are the scheduler's bit for bit); ``k_t`` never grows, and the prices that
+  stop after exactly ``t`` ticks are the index range ``[k_t, k_{t-1})``.
 
-Each tick adds the episode's tick count, cost spent, score and whether its
-signal is NaN (:attr:`jaxtick.Front.nan`) into per-price
-*difference* arrays at ``k_t`` and ``k_{t-1}`` (a few scatter-adds per lane),
-summed by one cumulative sum at the end. Cost: one run at the cheapest price
+What every price sums is read in *prefix* form: each observation after a
+tick counts for exactly the prices that took that tick, the first
+``k_{t-1}`` of the sorted grid. So at one index per lane and tick, ``k_{t-1}``,
+it adds the tick, its cost and the change in (correct, NaN signal) since the
+last observation; a price's sum over the entries above its index is its
+total ticks, cost, and -- the changes telescoping -- its score and NaN flag at
+its own stopping tick. Three scatter-adds of one value per lane and tick,
+one reversed cumulative sum at the end. Cost: one run at the cheapest price
 plus O(log P) per tick; memory O(lanes + P), no trajectory stored. With
 ``episodes=True`` each lane also keeps its episode's row over the P prices and
 writes it when the episode retires (O(P) per tick per lane).
 
-The counts (ticks, correct) equal :func:`jaxtick.run_price_batch` at every
-price exactly; the cost sums are taken in another order, so mean costs agree
-to float rounding.
+The counts (ticks, correct, NaN) equal :func:`jaxtick.run_price_batch` at
+every price exactly; the cost sums are taken in another order (tick by tick),
+so mean costs agree to float rounding.
 """
 
 from __future__ import annotations
@@ -39,61 +42,55 @@ from jaxtick.api import Array
 from jaxtick.schedule import init_key, tick_key
 
 
-@jax.jit
-def tick_thresholds(gain: Array, cost: Array) -> Array:
-  """``r`` with ``gain - p * cost > 0  <=>  p < r`` for every price ``p >= 0``.
-
-  ``r`` is the smallest float ``p`` with ``fl(p * cost) >= gain`` (so the
-  read-off reproduces the scheduler's floating-point comparison exactly):
-  ``gain / cost`` moved by at most two ulps. NaN gains never tick (-inf).
-
-  Args:
-    gain: f[...] ``calib(u)``.
-    cost: f[...] the next tick's cost (> 0).
-
-  Returns:
-    f[...] thresholds.
-  """
-  r = gain / cost
-  down1 = jnp.nextafter(r, -jnp.inf)
-  down2 = jnp.nextafter(down1, -jnp.inf)
-  up1 = jnp.nextafter(r, jnp.inf)
-  meets = lambda p: p * cost >= gain
-  r = jnp.where(meets(down2), down2, jnp.where(meets(down1), down1,
-                                               jnp.where(meets(r), r, up1)))
-  stops_always = jnp.isnan(gain) | jnp.isnan(r)
-  return jnp.where(stops_always, -jnp.inf, r)
-
-
 # Levels of :func:`count_below`'s search done by selects among the grid's values
 # (2**SELECT_LEVELS - 1 selects; grids of up to 2**SELECT_LEVELS prices need no gather).
 SELECT_LEVELS = 6
 
 
-def count_below(grid: Array, r: Array) -> Array:
-  """``#{j : grid[j] < r}`` for each ``r``: a branch-free binary search.
+def count_ticking(grid: Array, gain: Array, cost: Array) -> Array:
+  """``#{j : gain - grid[j] * cost > 0}``: the prices of the grid that tick again.
 
-  The first :data:`SELECT_LEVELS` levels pick the value to compare with from
-  the grid by a tree of selects (elementwise, vectorised; no gather); deeper
-  levels, for grids of more than ``2**SELECT_LEVELS`` prices, gather. On CPU
-  (64 prices, 8,192 lanes, process time in a loop) 3.5-4.5 ns per lane, where
-  a compare-and-count over all P prices costs 22-33 ns (its row reduction is
-  not vectorised), ``jnp.searchsorted``'s ``scan_unrolled`` 38-47 ns and a
-  gathered binary search 16-20 ns.
+  The price rule's own comparison (:func:`jaxtick.run_price`), written as
+  ``grid[j] * cost < gain`` (the same in floating point: ``a - b > 0`` iff
+  ``a > b``), which holds on a prefix of the sorted grid for ``cost >= 0``.
+  NaN gains and costs tick at no price.
 
   Args:
     grid: f[P] sorted ascending (P >= 1; +inf allowed, no NaN).
-    r: f[...] values (NaN counts nothing).
+    gain, cost: f[...] ``calib(u)`` and the next tick's cost.
 
   Returns:
-    i32[...] the count, in ``[0, P]``; equals
-    ``jnp.searchsorted(grid, r, side="left")``.
+    i32[...] the count, in ``[0, P]``.
+  """
+  return count_prefix(grid, lambda value: value * cost < gain, jnp.broadcast_shapes(
+      jnp.shape(gain), jnp.shape(cost)))
+
+
+def count_prefix(grid: Array, holds, shape) -> Array:
+  """The length of the prefix of ``grid`` on which ``holds`` is true: a binary search.
+
+  Branch-free: the first :data:`SELECT_LEVELS` levels pick the value to test
+  from the grid by a tree of selects (elementwise, vectorised; no gather);
+  deeper levels, for grids of more than ``2**SELECT_LEVELS`` prices, gather.
+  On CPU (64 prices, 8,192 lanes, process time in a loop) 3.5-4.5 ns per
+  lane, where a compare-and-count over all P prices costs 22-33 ns (its row
+  reduction is not vectorised), ``jnp.searchsorted``'s ``scan_unrolled``
+  38-47 ns and a gathered binary search 16-20 ns.
+
+  Args:
+    grid: f[P] sorted ascending (P >= 1; +inf allowed, no NaN).
+    holds: ``holds(value) -> bool[shape]`` for values f[shape] taken from the
+      grid: true on a prefix of the sorted grid (false on +inf padding).
+    shape: the shape of the answer.
+
+  Returns:
+    i32[shape] the prefix's length, in ``[0, P]``.
   """
   num_prices = grid.shape[0]
   levels = max(num_prices - 1, 0).bit_length()
   size = 1 << levels
   padded = jnp.concatenate([grid, jnp.full(size - num_prices, jnp.inf, grid.dtype)])
-  k = jnp.zeros(r.shape, jnp.int32)
+  k = jnp.zeros(shape, jnp.int32)
   below = []  # the answers so far, most significant first
   for level in range(levels):
     step = size >> (level + 1)
@@ -104,11 +101,11 @@ def count_below(grid: Array, r: Array) -> Array:
       value = cands[0]
     else:
       value = padded[k + step - 1]
-    b = value < r
+    b = holds(value)
     below.append(b)
     k = k + jnp.where(b, step, 0)
   # k <= size - 1 so far; the last value decides size itself.
-  return k + ((k == size - 1) & (padded[size - 1] < r)).astype(jnp.int32)
+  return k + ((k == size - 1) & holds(padded[size - 1])).astype(jnp.int32)
 
 
 class _Lanes(NamedTuple):
@@ -121,17 +118,25 @@ class _Lanes(NamedTuple):
   ep: Array  # episode index; ``empty`` marks an empty lane
   t: Array  # ticks so far
   spent: Array  # cost of those ticks
-  run_min: Array  # R_t: running minimum of the thresholds from min_ticks on
-  k: Array  # prices below R_t (on the sorted grid): those still ticking
+  k: Array  # the prices still ticking: a prefix of the sorted grid
   go: Array  # the cheapest price ticks again
+  scored: Array  # i32: correct + 2 * nan at the last observation
   row: Any  # episodes=True: this episode's (ticks, cost, output, correct) per price
 
 
 class _Acc(NamedTuple):
-  """Per-price difference arrays on the sorted grid (index P: nothing stops)."""
+  """Prefix-difference arrays on the sorted grid: entry ``j`` is added to every price below ``j``."""
 
-  ints: Array  # i32[P + 1, 3]: ticks, correct, stopped on a NaN signal
+  ticks: Array  # i32[P + 1]
   cost: Array  # f[P + 1]
+  scored: Array  # i32[P + 1, 2]: correct, stopped on a NaN signal
+
+
+def _add(acc: Array, idx: Array, v: Array) -> Array:
+  """``acc`` plus ``v`` summed by ``idx`` (an index outside ``acc`` adds nothing)."""
+  # segment_sum into fresh zeros: on CPU a third of ``acc.at[idx].add(v, mode="drop")``
+  # (no wrapping of negative indices; 8,192 lanes: ~4 us against ~30 us).
+  return acc + jax.ops.segment_sum(v, idx, num_segments=acc.shape[0], mode="promise_in_bounds")
 
 
 class Sums(NamedTuple):
@@ -167,43 +172,45 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   grid = prices[order]  # sorted
   dtype = prices.dtype
 
-  def observe(state, t, run_min, k_prev, problem, label, live):
-    """One lane after ``t`` ticks: the prices that stop here and what they score."""
+  def observe(state, t, k_prev, problem, label, live):
+    """One lane after ``t`` ticks: the prices still ticking and what it scores."""
     gain, cost = calib(agent.uncertainty(state)), agent.cost(state)
-    r = tick_thresholds(gain, cost)
-    counted = t >= min_ticks
-    run_min = jnp.where(counted, jnp.minimum(run_min, r), run_min)
-    # The search: a select tree, vectorised (see count_below); it was the
-    # stream's largest per-tick cost as a compare-and-count.
-    k = jnp.where(counted, count_below(grid, run_min), num_prices)
+    # A price ticks again iff it ticked so far and its rule says so now (from
+    # min_ticks on): a prefix of the sorted grid, found by a select-tree search.
+    k = jnp.where(t >= min_ticks, jnp.minimum(count_ticking(grid, gain, cost), k_prev),
+                  k_prev)
     k = jnp.where((t >= max_ticks) | ~live, 0, k).astype(jnp.int32)
-    k = jnp.minimum(k, k_prev)
     output = agent.output(state)
     correct = score_one(output, problem, label)
-    return run_min, k, output, correct, jnp.isnan(gain) | jnp.isnan(cost)
+    return k, output, correct, jnp.isnan(gain) | jnp.isnan(cost)
 
-  def observe_lanes(ln, fresh, acc):
-    """Updates ``k``/``go`` of the lanes in ``fresh``; adds their stops to ``acc``."""
-    run_min, k, output, correct, nan = jax.vmap(observe)(
-        ln.state, ln.t, ln.run_min, ln.k, ln.problem, ln.label,
-        fresh & (ln.ep != n))
-    k = jnp.where(fresh, k, ln.k)
-    run_min = jnp.where(fresh, run_min, ln.run_min)
+  def observe_lanes(ln, fresh, acc, tick_cost):
+    """Updates ``k``/``go`` of the lanes in ``fresh``; adds what they read to ``acc``.
+
+    ``tick_cost``: f[L], the cost of the tick the lanes just took (0 at a load).
+    """
     live = fresh & (ln.ep != n)
-    lo = jnp.where(live, k, num_prices)  # the range [k, k_prev) stops here
-    hi = jnp.where(live, ln.k, num_prices)
+    k, output, correct, nan = jax.vmap(observe)(
+        ln.state, ln.t, ln.k, ln.problem, ln.label, live)
+    k = jnp.where(fresh, k, ln.k)
+    scored = jnp.where(live, correct.astype(jnp.int32) + 2 * nan.astype(jnp.int32), ln.scored)
 
-    # Two scatter-adds per tick: +v at k, -v at k_prev, for (ticks, correct, nan) as
-    # one int32 row and the cost; nothing is added where nothing stops (not +v - v).
-    stops = (lo < hi)[:, None]
-    idx = jnp.concatenate([lo, hi])
-    ints = jnp.where(stops, jnp.stack([ln.t, correct.astype(jnp.int32),
-                                       nan.astype(jnp.int32)], axis=1), 0)
-    cost = jnp.where(stops[:, 0], ln.spent, 0)
-    acc = _Acc(acc.ints.at[idx].add(jnp.concatenate([ints, -ints]), mode="drop"),
-               acc.cost.at[idx].add(jnp.concatenate([cost, -cost]), mode="drop"))
+    # Every price below ``k_{t-1}`` (ln.k; P at a load) took the tick just taken
+    # and sees this observation: one index per lane. Its tick and cost are added
+    # there, and the change in (correct, nan) since the last observation, so that
+    # the sums over j > p telescope to the values at price p's stopping tick.
+    # Lanes that read nothing add into entry 0, which no price reads (an index
+    # out of range would cost a mispredicted branch per lane in the scatter).
+    idx = jnp.where(live, ln.k, 0)
+    change = jnp.stack([(scored & 1) - (ln.scored & 1), (scored >> 1) - (ln.scored >> 1)], 1)
+    acc = _Acc(_add(acc.ticks, idx, (ln.t > 0).astype(jnp.int32)),
+               _add(acc.cost, idx, tick_cost),
+               _add(acc.scored, idx, change))
     row = ln.row
     if episodes:
+      # The prices that stop here, [k_t, k_{t-1}), read this episode's row.
+      lo = jnp.where(live, k, num_prices)
+      hi = jnp.where(live, ln.k, num_prices)
       idx = jnp.arange(num_prices)
       here = live[:, None] & (idx[None, :] >= lo[:, None]) & (idx[None, :] < hi[:, None])
       put = lambda buf, v: jnp.where(
@@ -211,7 +218,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
       row = (put(row[0], ln.t), put(row[1], ln.spent), put(row[2], output),
              put(row[3], correct))
     go = (ln.ep != n) & (k > 0)
-    return ln._replace(run_min=run_min, k=k, go=go, row=row), acc
+    return ln._replace(k=k, go=go, scored=scored, row=row), acc
 
   def load(idx, acc):
     safe = jnp.clip(idx, 0, n - 1)
@@ -227,17 +234,16 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
              jnp.zeros((m, num_prices) + out_shape.shape, out_shape.dtype),
              jnp.zeros((m, num_prices), bool))
     ln = _Lanes(state, k, problem, labels[safe], ep, jnp.zeros(m, jnp.int32),
-                jnp.zeros(m, dtype), jnp.full(m, jnp.inf, dtype),
-                jnp.full(m, num_prices, jnp.int32), jnp.zeros(m, bool), row)
-    return observe_lanes(ln, jnp.ones(m, bool), acc)
+                jnp.zeros(m, dtype), jnp.full(m, num_prices, jnp.int32), jnp.zeros(m, bool),
+                jnp.zeros(m, jnp.int32), row)
+    return observe_lanes(ln, jnp.ones(m, bool), acc, jnp.zeros(m, dtype))
 
   def step(ln, acc):
-    cost = jax.vmap(agent.cost)(ln.state)
+    cost = jnp.where(ln.go, jax.vmap(agent.cost)(ln.state), 0)
     ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
     ln = ln._replace(state=_lanes.select(ln.go, ticked, ln.state),
-                     t=jnp.where(ln.go, ln.t + 1, ln.t),
-                     spent=jnp.where(ln.go, ln.spent + cost, ln.spent))
-    return observe_lanes(ln, ln.go, acc)
+                     t=jnp.where(ln.go, ln.t + 1, ln.t), spent=ln.spent + cost)
+    return observe_lanes(ln, ln.go, acc, cost)
 
   def write(out, ln, mask):
     if out is None:
@@ -246,7 +252,8 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     return jax.tree_util.tree_map(
         lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True), out, ln.row)
 
-  acc = _Acc(jnp.zeros((num_prices + 1, 3), jnp.int32), jnp.zeros(num_prices + 1, dtype))
+  acc = _Acc(jnp.zeros(num_prices + 1, jnp.int32), jnp.zeros(num_prices + 1, dtype),
+             jnp.zeros((num_prices + 1, 2), jnp.int32))
   out = None
   if episodes:
     rows = jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row)
@@ -257,9 +264,10 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   out, acc = _lanes.run(load, step, write, out, acc, num_episodes=last, empty=n,
                         num_lanes=num_lanes, min_idle=min_idle)
   unsort = lambda x: jnp.zeros_like(x).at[..., order].set(x)
-  ints = jnp.cumsum(acc.ints, axis=0)[:num_prices]
-  sums = Sums(unsort(ints[:, 0]), unsort(jnp.cumsum(acc.cost)[:num_prices]),
-              unsort(ints[:, 1]), unsort(ints[:, 2]))
+  above = lambda d: jnp.cumsum(d[::-1], axis=0)[::-1][1:]  # price p: the sum of d[p + 1:]
+  scored = above(acc.scored)
+  sums = Sums(unsort(above(acc.ticks)), unsort(above(acc.cost)),
+              unsort(scored[:, 0]), unsort(scored[:, 1]))
   if out is not None:
     out = tuple(jnp.zeros_like(x).at[:, order].set(x) for x in out)
   return sums, out

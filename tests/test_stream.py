@@ -52,7 +52,7 @@ def test_sprt_capped_at_ten_thousand():
 
 def test_auto_streams_when_the_cap_is_far_above_the_mean():
   assert jt.fronts.choose_method(64, max_ticks=10_000) == "stream"
-  assert jt.fronts.choose_method(64, max_ticks=32, min_ticks=2) == "trace"
+  assert jt.fronts.choose_method(64, max_ticks=32, min_ticks=2) == "stream"
   assert jt.fronts.choose_method(2, max_ticks=10_000) == "batch"
 
 
@@ -70,7 +70,7 @@ def test_lane_count_does_not_change_the_front(lanes):
 
 
 @pytest.mark.parametrize("num_prices", [1, 2, 3, 64, 65, 200])
-def test_count_below_is_a_left_search(num_prices):
+def test_count_prefix_is_a_left_search(num_prices):
   """The select-tree search (and its gathered levels past 64 prices) equals searchsorted."""
   rng = np.random.default_rng(num_prices)
   pool = np.r_[rng.uniform(0.1, 5.0, num_prices), [0.0, np.inf, 1.0, 1.0]]
@@ -82,5 +82,30 @@ def test_count_below_is_a_left_search(num_prices):
   r = r[~((np.abs(r) < np.finfo(np.float32).tiny) & (r != 0))]
   want = np.searchsorted(grid, r, side="left")
   want[np.isnan(r)] = 0
-  got = jax.jit(stream.count_below)(jnp.asarray(grid), jnp.asarray(r))
+  got = jax.jit(lambda g, r: stream.count_prefix(g, lambda v: v < r, r.shape))(
+      jnp.asarray(grid), jnp.asarray(r))
+  np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("num_prices", [2, 3, 64, 65, 200])
+def test_count_ticking_is_the_price_rule(num_prices):
+  """The prices that tick again: exactly those whose rule ``gain - p * cost > 0`` holds."""
+  rng = np.random.default_rng(100 + num_prices)
+  grid = np.r_[rng.uniform(0.0, 5.0, num_prices - 1), [np.inf]]
+  grid[: min(3, num_prices - 1)] = [0.0, 1.0, 1.0][: min(3, num_prices - 1)]  # 0 and a repeat
+  grid = np.sort(grid).astype(np.float32)
+  cost = rng.choice(np.r_[rng.uniform(0.1, 3.0, 50), [1.0, 0.0, np.inf, np.nan]], 2000)
+  cost = cost.astype(np.float32)
+  # Gains on the products themselves (ties stop), their neighbours, +-inf and NaN.
+  with np.errstate(invalid="ignore"):
+    on = (rng.choice(grid[np.isfinite(grid)], 2000) * cost).astype(np.float32)
+  gain = np.where(rng.uniform(size=2000) < 0.5, on, np.nextafter(
+      on, np.where(rng.uniform(size=2000) < 0.5, np.inf, -np.inf).astype(np.float32)))
+  gain[:6] = [np.inf, -np.inf, np.nan, 0.0, 1.0, 2.0]
+  gain = gain.astype(np.float32)
+  keep = ~((np.abs(gain) < np.finfo(np.float32).tiny) & (gain != 0))  # XLA's CPU flushes subnormals
+  gain, cost = gain[keep], cost[keep]
+  with np.errstate(invalid="ignore"):
+    want = np.sum(gain[:, None] - grid[None, :] * cost[:, None] > 0, axis=1)
+  got = jax.jit(stream.count_ticking)(jnp.asarray(grid), jnp.asarray(gain), jnp.asarray(cost))
   np.testing.assert_array_equal(got, want)
