@@ -139,6 +139,25 @@ def _add(acc: Array, idx: Array, v: Array) -> Array:
   return acc + jax.ops.segment_sum(v, idx, num_segments=acc.shape[0], mode="promise_in_bounds")
 
 
+# Two changes in {-1, 0, 1} (correct, NaN) travel in one int32, ``a + b * 2**PACK_SHIFT``:
+# one scatter of one column instead of two (8,192 lanes on CPU: ~8 us against ~22 us a tick).
+# Exact while a tick's sum of ``a`` over the lanes stays within +-(2**(PACK_SHIFT-1) - 1):
+# up to PACK_MAX_LANES lanes; more lanes scatter the two columns.
+PACK_SHIFT = 15
+PACK_MAX_LANES = (1 << (PACK_SHIFT - 1)) - 1
+
+
+def _add_pair(acc: Array, idx: Array, a: Array, b: Array, packed: bool) -> Array:
+  """``acc`` (i32[B, 2]) plus the columns ``(a, b)`` summed by ``idx``."""
+  if not packed:
+    return _add(acc, idx, jnp.stack([a, b], 1))
+  s = jax.ops.segment_sum(a + (b << PACK_SHIFT), idx, num_segments=acc.shape[0],
+                          mode="promise_in_bounds")
+  half = 1 << (PACK_SHIFT - 1)
+  lo = ((s + half) & ((1 << PACK_SHIFT) - 1)) - half  # sum of a: |.| < 2**(PACK_SHIFT-1)
+  return acc + jnp.stack([lo, (s - lo) >> PACK_SHIFT], 1)
+
+
 class Sums(NamedTuple):
   ticks: Array  # i32[P]
   cost: Array  # f[P]
@@ -202,10 +221,10 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     # Lanes that read nothing add into entry 0, which no price reads (an index
     # out of range would cost a mispredicted branch per lane in the scatter).
     idx = jnp.where(live, ln.k, 0)
-    change = jnp.stack([(scored & 1) - (ln.scored & 1), (scored >> 1) - (ln.scored >> 1)], 1)
     acc = _Acc(_add(acc.ticks, idx, (ln.t > 0).astype(jnp.int32)),
                _add(acc.cost, idx, tick_cost),
-               _add(acc.scored, idx, change))
+               _add_pair(acc.scored, idx, (scored & 1) - (ln.scored & 1),
+                         (scored >> 1) - (ln.scored >> 1), num_lanes <= PACK_MAX_LANES))
     row = ln.row
     if episodes:
       # The prices that stop here, [k_t, k_{t-1}), read this episode's row.

@@ -109,3 +109,30 @@ def test_count_ticking_is_the_price_rule(num_prices):
     want = np.sum(gain[:, None] - grid[None, :] * cost[:, None] > 0, axis=1)
   got = jax.jit(stream.count_ticking)(jnp.asarray(grid), jnp.asarray(gain), jnp.asarray(cost))
   np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("fill", [-1, 1, None])
+def test_packed_changes_sum_exactly_up_to_the_lane_limit(fill):
+  """(correct, NaN) changes packed in one int32 sum like the two columns, at the lane limit."""
+  lanes = stream.PACK_MAX_LANES
+  rng = np.random.default_rng(0)
+  a = rng.integers(-1, 2, lanes) if fill is None else np.full(lanes, fill)
+  b = rng.integers(-1, 2, lanes) if fill is None else np.full(lanes, -fill)
+  idx = rng.integers(0, 5, lanes) if fill is None else np.zeros(lanes, int)
+  acc = jnp.zeros((6, 2), jnp.int32)
+  args = (jnp.asarray(idx, jnp.int32), jnp.asarray(a, jnp.int32), jnp.asarray(b, jnp.int32))
+  packed = jax.jit(lambda *x: stream._add_pair(acc, *x, packed=True))(*args)
+  want = np.zeros((6, 2), np.int64)
+  np.add.at(want, idx, np.stack([a, b], 1))
+  np.testing.assert_array_equal(packed, want)
+
+
+def test_the_unpacked_columns_past_the_lane_limit(monkeypatch):
+  """Past PACK_MAX_LANES lanes the two columns are scattered apart: the same front."""
+  monkeypatch.setattr(stream, "PACK_MAX_LANES", 0)
+  n = 40
+  probs = jt.problems.coin_problems(jax.random.key(11), n)
+  keys = jax.random.split(jax.random.key(12), n)
+  prices = np.array([0.0, 0.4, 1.1, 2.5], np.float32)
+  _check_against_batch(jt.agents.coin(), probs, keys, prices, probs > 0.5, max_ticks=12,
+                       min_ticks=1, lanes=13)
