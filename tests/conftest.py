@@ -39,22 +39,3 @@ if "XLA_FLAGS" not in os.environ:  # pytest-xdist's workers inherit the controll
 _CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
-
-# Longest files first: pytest-xdist's --dist loadfile hands out files in collection order, so
-# with the heaviest first the two workers finish together instead of one running a long
-# file alone at the end (longest-processing-time-first). Order from `pytest --durations=0`
-# summed per file on a cold compilation cache (2026-12-06: test_cli 84 s of worker time,
-# test_front 59 s, ... test_stream 14 s); the other files keep their collection order, and
-# every file keeps its own tests' order.
-_HEAVY_FIRST = (
-    "test_cli.py", "test_front.py", "test_schedule.py", "test_bandit.py", "test_rounds.py",
-    "test_compile_agents.py", "test_e4.py", "test_soft.py", "test_mcts.py", "test_compile.py",
-    "test_notebooks.py", "test_docs_examples.py", "test_exit_heads.py",
-    "test_compile_alloc.py", "test_bad_inputs.py", "test_e3_sequential.py",
-    "test_sequential.py", "test_sharding.py", "test_calibrate.py", "test_stream.py")
-
-
-def pytest_collection_modifyitems(config, items):
-  del config
-  rank = {name: i for i, name in enumerate(_HEAVY_FIRST)}
-  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
