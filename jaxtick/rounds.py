@@ -34,7 +34,7 @@ Implementation: rounds run in a ``lax.while_loop`` inside one program, compiled
 once per (agent kind, selection rule kind, ``k``, ``fraction`` given or not,
 number of budgets given or not, shapes); the agents' data, the budgets and
 ``fraction`` are traced. As agents leave the active set the loop moves to a
-smaller *window* of lanes (``Q, Q/8, Q/64, ...`` down to 1024) holding the
+smaller *window* of lanes (``Q, Q/4, Q/16, ...`` down to 1024) holding the
 still-active agents in index order (:func:`jaxtick.lanes.take`,
 :func:`jaxtick.lanes.put`), so a round costs O(active agents), not O(Q).
 """
@@ -55,7 +55,7 @@ from jaxtick.calibrate import Identity
 from jaxtick.schedule import init_key, tick_key
 
 MIN_WINDOW = 1024
-WINDOW_SHRINK = 8
+WINDOW_SHRINK = 4
 
 
 class Selection(NamedTuple):
@@ -102,7 +102,7 @@ class Static(NamedTuple):
 
 
 def windows(q: int) -> tuple:
-  """Window sizes ``q, q/8, q/64, ...`` down to :data:`MIN_WINDOW` (without repeats)."""
+  """Window sizes ``q, q/4, q/16, ...`` down to :data:`MIN_WINDOW` (without repeats)."""
   ws = [q]
   while ws[-1] > MIN_WINDOW:
     ws.append(max(ws[-1] // WINDOW_SHRINK, MIN_WINDOW))
