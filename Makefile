@@ -9,9 +9,9 @@ CONSTRAINTS ?= constraints.txt
 
 # Installed with uv (pinned below; from PyPI into the venv, nothing global): the same pinned
 # versions as pip, in 25 s instead of pip's 73 s on the 2-core machine (fresh venv, warm
-# download caches; uv compiles the bytecode in parallel). --compile-bytecode matters: where PYTHONDONTWRITEBYTECODE is set,
-# as on our machines, a venv without .pyc files has every process compile jax's sources on
-# import (pytest took 408 s against 332 s).
+# download caches; uv compiles the bytecode in parallel). --compile-bytecode matters: where
+# PYTHONDONTWRITEBYTECODE is set, as on our machines, a venv without .pyc files has every
+# process compile jax's sources on import (pytest took 408 s against 332 s).
 UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv pip install --quiet --python $(PY) --compile-bytecode
 

@@ -42,7 +42,7 @@ from jaxtick.api import Array
 from jaxtick.schedule import init_key, tick_key
 
 
-# Levels of :func:`count_below`'s search done by selects among the grid's values
+# Levels of :func:`count_prefix`'s search done by selects among the grid's values
 # (2**SELECT_LEVELS - 1 selects; grids of up to 2**SELECT_LEVELS prices need no gather).
 SELECT_LEVELS = 6
 
@@ -133,9 +133,10 @@ class _Acc(NamedTuple):
 
 
 def _add(acc: Array, idx: Array, v: Array) -> Array:
-  """``acc`` plus ``v`` summed by ``idx`` (an index outside ``acc`` adds nothing)."""
-  # segment_sum into fresh zeros: on CPU a third of ``acc.at[idx].add(v, mode="drop")``
-  # (no wrapping of negative indices; 8,192 lanes: ~4 us against ~30 us).
+  """``acc`` plus ``v`` summed by ``idx`` (every index must lie in ``[0, len(acc))``)."""
+  # segment_sum into fresh zeros, indices promised in bounds: on CPU a third of
+  # ``acc.at[idx].add(v, mode="drop")`` (no wrapping of negative indices, no bounds
+  # branch; 8,192 lanes: ~4 us against ~30 us).
   return acc + jax.ops.segment_sum(v, idx, num_segments=acc.shape[0], mode="promise_in_bounds")
 
 
