@@ -36,7 +36,9 @@ number of budgets given or not, shapes); the agents' data, the budgets and
 ``fraction`` are traced. As agents leave the active set the loop moves to a
 smaller *window* of lanes (``Q, Q/4, Q/16, ...`` down to 1024) holding the
 still-active agents in index order (:func:`jaxtick.lanes.take`,
-:func:`jaxtick.lanes.put`), so a round costs O(active agents), not O(Q).
+:func:`jaxtick.lanes.put`), so a round costs O(active agents), not O(Q). With
+integer costs, a round whose ticks all fit every running budget (most rounds)
+skips the pay-in-order cumulative sum.
 """
 
 from __future__ import annotations
@@ -312,10 +314,40 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
     c = jnp.where(avail, jnp.stack(costs, axis=1), jnp.zeros((), dtype))
     if st.cost_cap is not None:
       c = jnp.minimum(c, st.cost_cap)
-      csum = _sat_cumsum(c.reshape(-1), st.cost_cap).reshape(w, k)
+    pos = jnp.arange(w * k, dtype=jnp.int32).reshape(w, k)
+
+    def pay_in_order(_):
+      """Each tick delivered or not, in payment order: (deliver [W, k], over [S], cut [S])."""
+      if st.cost_cap is not None:
+        csum = _sat_cumsum(c.reshape(-1), st.cost_cap).reshape(w, k)
+      else:
+        csum = jnp.cumsum(c.reshape(-1)).reshape(w, k)
+      deliver = avail & (csum <= bmax - glob.spent)
+      # each budget still running: does it stop in this round, and where? csum is
+      # non-decreasing (costs >= 0), so budget s delivers the flat positions below
+      # cut[s]; it overdraws when an available tick lies at or past cut[s].
+      if s_n == 1:
+        return deliver, jnp.any(avail & ~deliver)[None], jnp.full(1, w * k, jnp.int32)
+      cut = jnp.searchsorted(csum.reshape(-1), budgets - glob.spent, side="right")
+      return deliver, cut < jnp.max(jnp.where(avail, pos + 1, 0)), cut.astype(jnp.int32)
+
+    if jnp.issubdtype(dtype, jnp.integer):
+      # Most rounds every available tick fits every running budget: the round's
+      # cost, summed saturating at 2**30 (no int32 overflow; any order, the sum of
+      # non-negative ints being associative), is then at most the least room, and
+      # no cumulative sum is needed. The branch's output also keeps XLA from
+      # re-deriving the deliveries inside each state leaf's select (it fused the
+      # cumulative sum into every [W, A] update: the rounds took 1.3x as long).
+      room = jnp.min(jnp.where(glob.stopped, bmax, budgets)) - glob.spent
+      sat = 2 ** 30
+      round_cost = jax.lax.reduce(jnp.minimum(c, sat), jnp.zeros((), dtype),
+                                  lambda a, b: jnp.minimum(a + b, sat), (0, 1))
+      fits = (round_cost < sat) & (round_cost <= room)
+      deliver, over, cut = jax.lax.cond(
+          fits, lambda _: (avail, jnp.zeros(s_n, bool), jnp.full(s_n, w * k, jnp.int32)),
+          pay_in_order, None)
     else:
-      csum = jnp.cumsum(c.reshape(-1)).reshape(w, k)
-    deliver = avail & (csum <= bmax - glob.spent)
+      deliver, over, cut = pay_in_order(None)
     got = jnp.sum(deliver, axis=1, dtype=jnp.int32)
     paid = jnp.sum(jnp.where(deliver, c, jnp.zeros((), dtype)), axis=1, dtype=dtype)
     state = seq[0]
@@ -327,15 +359,6 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
     act, pri = verdict(state, ticks, ln.cap, delivered)
     spent = glob.spent + jnp.sum(paid, dtype=dtype)
     common = (total == 0) | ~jnp.any(act)   # ends every budget still running
-    # each budget still running: does it stop in this round, and where? csum is
-    # non-decreasing (costs >= 0), so budget s delivers the flat positions below
-    # cut[s]; it overdraws when an available tick lies at or past cut[s].
-    pos = jnp.arange(w * k, dtype=jnp.int32).reshape(w, k)
-    if s_n == 1:
-      over = jnp.any(avail & ~deliver)[None]
-    else:
-      cut = jnp.searchsorted(csum.reshape(-1), budgets - glob.spent, side="right")
-      over = cut < jnp.max(jnp.where(avail, pos + 1, 0))
     stop = ~glob.stopped & (over | common | (spent >= budgets))
 
     def stopped_at(d_s):

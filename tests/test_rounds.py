@@ -181,6 +181,27 @@ def test_elimination_under_a_budget_is_a_common_cap_plus_a_prefix_of_the_last_ro
     assert int(sweep.spent[i]) == want.sum()
 
 
+def test_run_rounds_int_costs_whose_round_total_passes_2_to_the_30():
+  # Ticks of 2**29 + 1 each: a round of three costs 3 * 2**29 + 3 (above the
+  # saturating 2**30 of the fast "every tick fits" test, below int32's limit), so
+  # the budget 2**30 + 5 pays the first two ticks of the first round and stops at
+  # the third; 3 * 2**29 + 3 and 2**31 - 1 pay the whole round and stop at the
+  # second round's first tick (4 ticks would cost 2**31 + 4).
+  agent = jt.agents.coin(cost=1.0)
+  big = 2 ** 29 + 1
+  charge = jax.tree_util.Partial(_const_charge, jnp.int32(big))
+  budgets = np.array([2 ** 30 + 5, 3 * big, 2 ** 31 - 1])
+  res = jt.run_rounds(agent, jnp.full(3, 0.5), jax.random.split(jax.random.key(0), 3),
+                      budgets, jt.price_selection(agent, 0.0), max_ticks=5, charge=charge)
+  np.testing.assert_array_equal(np.asarray(res.ticks), [[1, 1, 0], [1, 1, 1], [1, 1, 1]])
+  np.testing.assert_array_equal(np.asarray(res.spent), [2 * big, 3 * big, 3 * big])
+
+
+def _const_charge(c, before, after):
+  del before, after
+  return c
+
+
 @pytest.mark.parametrize("kw, msg", [
     (dict(k=0), "k must"), (dict(fraction=1.5), "fraction"), (dict(budget=-1), "budget"),
     (dict(budget=np.ones((2, 2), int)), "budget"), (dict(max_ticks=-1), "max_ticks"),
