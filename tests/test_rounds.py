@@ -197,6 +197,28 @@ def test_run_rounds_int_costs_whose_round_total_passes_2_to_the_30():
   np.testing.assert_array_equal(np.asarray(res.spent), [2 * big, 3 * big, 3 * big])
 
 
+def test_a_window_entered_exactly_full_keeps_every_lane():
+  # 4,096 logged queries (windows of 4,096 and 1,024 lanes): the first 3,072 score
+  # reward 1 on their first response (eliminated after round 1), the last 1,024 never
+  # (exhausted after their 3 logged responses). Round 2 starts in the 1,024-lane
+  # window with every lane active: each must keep its responses, at an unlimited
+  # budget and at one that stops inside round 3.
+  q, n, rest = 4096, 3, 1024
+  hit = np.zeros((q, n), bool)
+  hit[:q - rest, 0] = True
+  pool = logs.ReplayPool(answer=jnp.asarray(np.where(hit, 0, 1), jnp.int32),
+                         correct=jnp.asarray(hit), reward=jnp.asarray(hit, jnp.float32),
+                         tokens=jnp.ones((q, n), jnp.float32),
+                         count=jnp.full(q, n, jnp.int32))
+  assert jt.rounds.windows(q) == (q, rest)
+  for budget, extra in ((10 ** 6, rest), (q + rest + 700, 700)):
+    res = bandit.allocate(pool, budget, rule="elimination")
+    want = np.r_[np.ones(q - rest, int), np.full(rest, 2)]
+    want[q - rest:q - rest + extra] += 1
+    np.testing.assert_array_equal(np.asarray(res.samples), want, err_msg=str(budget))
+    assert int(res.spent) == want.sum()
+
+
 def _const_charge(c, before, after):
   del before, after
   return c
