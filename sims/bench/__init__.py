@@ -5,7 +5,8 @@ package. It returns a :class:`Record`: the figures it measured (name -> value,
 with units in the name) and the ratios of its subject against references
 measured in the same run. Use :func:`timeit` for every timing so that all
 figures are taken the same way (compiled first, then the minimum and median
-over repeats, with ``block_until_ready``).
+over repeats, with ``block_until_ready``), and :func:`timeit_interleaved` for
+the two sides of a ratio that a target is set on.
 """
 
 from __future__ import annotations
@@ -40,6 +41,24 @@ def timeit(fn: Callable, *args, reps: int = 5, min_time: float = 0.0) -> Timing:
     jax.block_until_ready(fn(*args))
     times.append(time.perf_counter() - t0)
   return Timing(min(times), statistics.median(times), len(times))
+
+
+def timeit_interleaved(fns: dict, reps: int = 5) -> dict:
+  """Times several calls in alternation: ``{name: Timing}`` for ``{name: fn}``.
+
+  Each ``fn()`` is called once (compiled), then the calls take turns ``reps``
+  times, so that a burst of load on the machine falls on all of them rather
+  than on whichever was being timed: the way to take a *ratio* of two timings.
+  """
+  for fn in fns.values():
+    jax.block_until_ready(fn())
+  times = {name: [] for name in fns}
+  for _ in range(reps):
+    for name, fn in fns.items():
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn())
+      times[name].append(time.perf_counter() - t0)
+  return {name: Timing(min(t), statistics.median(t), len(t)) for name, t in times.items()}
 
 
 class Record(NamedTuple):
