@@ -262,7 +262,8 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     cost = jnp.where(ln.go, jax.vmap(agent.cost)(ln.state), 0)
     ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
     ln = ln._replace(state=_lanes.select(ln.go, ticked, ln.state),
-                     t=jnp.where(ln.go, ln.t + 1, ln.t), spent=ln.spent + cost)
+                     t=jnp.where(ln.go, ln.t + 1, ln.t),
+                     spent=ln.spent + cost if episodes else ln.spent)  # read by rows only
     return observe_lanes(ln, ln.go, acc, cost)
 
   def write(out, ln, mask):
