@@ -176,9 +176,9 @@ def choose_method(num_prices: int, *, max_ticks: int, min_ticks: int = 0,
     the stream then writes a row of P prices per lane and tick.
 
   (``python -m sims.bench front``, 2-core CPU, 64 prices, 100,000 episodes,
-  wall time in units of one run at the grid's cheapest price, five runs: the
+  wall time in units of one run at the grid's cheapest price, six runs: the
   stream 1.8-2.6 on the coin (trace 3.8-6.0), 1.1-1.6 on the gap test (trace
-  1.8-2.5), 0.85-1.15 on MCTS (10,000 episodes; trace 0.86-1.5), 2.0-2.5 on an
+  1.8-2.5), 0.85-1.15 on MCTS (10,000 episodes; trace 0.86-1.5), 1.9-2.5 on an
   SPRT capped at 10,000 (trace would store 10,001 ticks per episode). With
   ``episodes=True``, 25,000 episodes, process time: the coin 0.16 s streamed
   against 0.08 s traced, the gap test 0.29 s against 0.09 s.) Pass
