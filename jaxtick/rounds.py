@@ -315,6 +315,7 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
     if st.cost_cap is not None:
       c = jnp.minimum(c, st.cost_cap)
     pos = jnp.arange(w * k, dtype=jnp.int32).reshape(w, k)
+    no_cut = jnp.full(s_n, w * k, jnp.int32)   # every position paid
 
     def pay_in_order(_):
       """Each tick delivered or not, in payment order: (deliver [W, k], over [S], cut [S])."""
@@ -327,7 +328,7 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
       # non-decreasing (costs >= 0), so budget s delivers the flat positions below
       # cut[s]; it overdraws when an available tick lies at or past cut[s].
       if s_n == 1:
-        return deliver, jnp.any(avail & ~deliver)[None], jnp.full(1, w * k, jnp.int32)
+        return deliver, jnp.any(avail & ~deliver)[None], no_cut
       cut = jnp.searchsorted(csum.reshape(-1), budgets - glob.spent, side="right")
       return deliver, cut < jnp.max(jnp.where(avail, pos + 1, 0)), cut.astype(jnp.int32)
 
@@ -344,7 +345,7 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
                                   lambda a, b: jnp.minimum(a + b, sat), (0, 1))
       fits = (round_cost < sat) & (round_cost <= room)
       deliver, over, cut = jax.lax.cond(
-          fits, lambda _: (avail, jnp.zeros(s_n, bool), jnp.full(s_n, w * k, jnp.int32)),
+          fits, lambda _: (avail, jnp.zeros(s_n, bool), no_cut),
           pay_in_order, None)
     else:
       deliver, over, cut = pay_in_order(None)
