@@ -117,7 +117,7 @@ class _Lanes(NamedTuple):
   label: Array
   ep: Array  # episode index; ``empty`` marks an empty lane
   t: Array  # ticks so far
-  spent: Array  # cost of those ticks
+  spent: Array | None  # cost of those ticks (episodes=True only: read by the rows)
   k: Array  # the prices still ticking: a prefix of the sorted grid
   go: Array  # the cheapest price ticks again
   scored: Array  # i32: correct + 2 * nan at the last observation
@@ -254,7 +254,8 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
              jnp.zeros((m, num_prices) + out_shape.shape, out_shape.dtype),
              jnp.zeros((m, num_prices), bool))
     ln = _Lanes(state, k, problem, labels[safe], ep, jnp.zeros(m, jnp.int32),
-                jnp.zeros(m, dtype), jnp.full(m, num_prices, jnp.int32), jnp.zeros(m, bool),
+                jnp.zeros(m, dtype) if episodes else None,
+                jnp.full(m, num_prices, jnp.int32), jnp.zeros(m, bool),
                 jnp.zeros(m, jnp.int32), row)
     return observe_lanes(ln, jnp.ones(m, bool), acc, jnp.zeros(m, dtype))
 
@@ -263,7 +264,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
     ticked = jax.vmap(agent.tick)(ln.state, jax.vmap(tick_key)(ln.key, ln.t))
     ln = ln._replace(state=_lanes.select(ln.go, ticked, ln.state),
                      t=jnp.where(ln.go, ln.t + 1, ln.t),
-                     spent=ln.spent + cost if episodes else ln.spent)  # read by rows only
+                     spent=ln.spent + cost if episodes else None)
     return observe_lanes(ln, ln.go, acc, cost)
 
   def write(out, ln, mask):

@@ -11,12 +11,17 @@ from jaxtick.models import mlp, multi_exit
 
 
 def _reference(loss, params, opt, steps):
-  """A plain Python loop of optax steps: (params, losses)."""
-  state, losses = opt.init(params), []
-  for _ in range(steps):
+  """A plain Python loop of optax steps, each step compiled: (params, losses)."""
+
+  @jax.jit  # one program for the step (op by op it compiled ~100 small programs)
+  def step(params, state):
     value, grad = jax.value_and_grad(loss)(params)
     updates, state = opt.update(grad, state, params)
-    params = optax.apply_updates(params, updates)
+    return optax.apply_updates(params, updates), state, value
+
+  state, losses = opt.init(params), []
+  for _ in range(steps):
+    params, state, value = step(params, state)
     losses.append(float(value))
   return params, np.asarray(losses)
 

@@ -124,13 +124,14 @@ def test_uncertainty_and_output_from_root_statistics():
   probs = jt.problems.game_tree_problems(jax.random.key(3), 5)
   keys = jax.random.split(jax.random.key(4), 5)
   st = _run_fixed(agent, probs, keys, sims).state
-  u = np.asarray(jax.vmap(agent.uncertainty)(st))
-  out = np.asarray(jax.vmap(agent.output)(st))
+  u = np.asarray(jax.jit(jax.vmap(agent.uncertainty))(st))
+  out = np.asarray(jax.jit(jax.vmap(agent.output))(st))
+  st = jax.tree_util.tree_map(np.asarray, st)  # indexed on the host below
   for e in range(5):
-    kids = np.asarray(st.children[e, 0])
-    n = np.asarray(st.visits[e])[kids].astype(float)
-    tot = np.asarray(st.value_sum[e])[kids]
-    sq = np.asarray(st.value_sq[e])[kids]
+    kids = st.children[e, 0]
+    n = st.visits[e][kids].astype(float)
+    tot = st.value_sum[e][kids]
+    sq = st.value_sq[e][kids]
     q = tot / n
     i1, i2 = np.argsort(-q)[:2]
     m2 = sq - tot ** 2 / n
@@ -140,9 +141,10 @@ def test_uncertainty_and_output_from_root_statistics():
     best = np.flatnonzero(n == n.max())
     assert out[e] == best[np.argmax(q[best])]
   # Before every root action has a visit the uncertainty is infinite.
-  s0 = agent.init(jax.tree_util.tree_map(lambda x: x[0], probs), jax.random.key(0))
-  s1 = agent.tick(s0, jax.random.key(1))
-  assert np.isinf(agent.uncertainty(s0)) and np.isinf(agent.uncertainty(s1))
+  s0 = jax.jit(agent.init)(jax.tree_util.tree_map(lambda x: x[0], probs), jax.random.key(0))
+  s1 = jax.jit(agent.tick)(s0, jax.random.key(1))
+  u0, u1 = jax.jit(lambda a, b: (agent.uncertainty(a), agent.uncertainty(b)))(s0, s1)
+  assert np.isinf(u0) and np.isinf(u1)
 
 
 @pytest.mark.parametrize("two_player,floor", [(False, 0.9), (True, 0.85)])
@@ -187,17 +189,23 @@ def test_batch_stopping_matches_single_episodes():
   single = jax.jit(lambda p, k, l: jt.run_price(agent, p, k, l, max_ticks=sims))
   ticks = np.asarray(batch.ticks)
   assert len(set(ticks.tolist())) >= 3, ticks  # they do stop at different ticks
+  outputs = jax.jit(jax.vmap(agent.output))
+  outs = [np.asarray(outputs(r.state)) for r in (batch, vm)]
+  host = lambda tree: jax.tree_util.tree_map(np.asarray, tree)  # indexed on the host
+  batch, vm, probs, prices = host(batch), host(vm), host(probs), np.asarray(prices)
+  keys = np.asarray(jax.random.key_data(keys))
+  output = jax.jit(agent.output)
   for e in range(n):
-    one = single(jax.tree_util.tree_map(lambda x: x[e], probs), keys[e], prices[e])
-    for res in (batch, vm):
+    one = single(jax.tree_util.tree_map(lambda x: x[e], probs),
+                 jax.random.wrap_key_data(keys[e]), prices[e])
+    for res, out in zip((batch, vm), outs):
       assert int(res.ticks[e]) == int(one.ticks)
       for name in ("visits", "children", "parent", "num_nodes"):
-        np.testing.assert_array_equal(np.asarray(getattr(res.state, name)[e]),
+        np.testing.assert_array_equal(getattr(res.state, name)[e],
                                       np.asarray(getattr(one.state, name)))
-      np.testing.assert_allclose(np.asarray(res.state.value_sum[e]),
+      np.testing.assert_allclose(res.state.value_sum[e],
                                  np.asarray(one.state.value_sum), rtol=1e-6, atol=1e-7)
-      assert int(agent.output(jax.tree_util.tree_map(lambda x: x[e], res.state))) == \
-          int(agent.output(one.state))
+      assert int(out[e]) == int(output(one.state))
 
 
 def test_search_continues_across_calls():
@@ -208,14 +216,15 @@ def test_search_continues_across_calls():
                              jt.problems.game_tree_problems(jax.random.key(0), 1))
   key = jax.random.key(1)
   tick = jax.jit(agent.tick)
-  s = agent.init(p, jt.init_key(key))
+  uncertainty = jax.jit(agent.uncertainty)
+  s = jax.jit(agent.init)(p, jt.init_key(key))
   for t in range(10):
     s = tick(s, jt.tick_key(key, t))
   whole = jt.run_price(agent, p, key, 0.0, max_ticks=20, min_ticks=20).state
-  u = [float(agent.uncertainty(s))]
+  u = [float(uncertainty(s))]
   for t in range(10, 20):
     s = tick(s, jt.tick_key(key, t))
-    u.append(float(agent.uncertainty(s)))
+    u.append(float(uncertainty(s)))
   np.testing.assert_array_equal(np.asarray(s.visits), np.asarray(whole.visits))
   np.testing.assert_array_equal(np.asarray(s.children), np.asarray(whole.children))
   # The price rule with price 1/z stops at the first tick with gap >= z SE.
