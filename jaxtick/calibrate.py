@@ -181,10 +181,15 @@ def _fit_isotonic(u, gain, weights, *, increasing):
 def fit_platt(u: Array, gain: Array, *, num_steps: int = 100) -> Platt:
   """Fits ``gain ~ sigmoid(a u + b)`` by maximum likelihood (optax L-BFGS).
 
+  The iterations stop once the log-loss's gradient (in the standardised
+  signal) is no larger than the float epsilon of its dtype, i.e. at the
+  optimum to float precision (about ten iterations on well-posed data); at
+  most ``num_steps``.
+
   Args:
     u: f[n] uncertainty signals.
     gain: f[n] realised gains in [0, 1] (binary or soft labels).
-    num_steps: L-BFGS iterations.
+    num_steps: the most L-BFGS iterations.
 
   Returns:
     A :class:`Platt` map.
@@ -214,15 +219,22 @@ def _fit_platt(u, gain, *, num_steps):
   opt = optax.lbfgs()
   value_and_grad = optax.value_and_grad_from_state(loss)
 
-  def step(carry, _):
-    params, state = carry
+  def step(carry):
+    params, state, i = carry
     value, grad = value_and_grad(params, state=state)
     updates, state = opt.update(grad, state, params, value=value, grad=grad,
                                 value_fn=loss)
-    return (optax.apply_updates(params, updates), state), None
+    return optax.apply_updates(params, updates), state, i + 1
+
+  def running(carry):
+    _, state, i = carry  # the state holds the gradient at the current parameters
+    grad = optax.tree_utils.tree_get(state, "grad")
+    done = jnp.sqrt(jnp.sum(grad ** 2)) <= jnp.finfo(u.dtype).eps
+    return (i < num_steps) & ((i == 0) | ~done)
+  # (at the optimum a float32 fit can alternate between two neighbours in the last
+  # ulp forever: running all num_steps only picked one by the parity of num_steps)
 
   params = jnp.zeros(2, u.dtype)
-  (params, _), _ = jax.lax.scan(step, (params, opt.init(params)), None,
-                                length=num_steps)
+  params, _, _ = jax.lax.while_loop(running, step, (params, opt.init(params), 0))
   a = params[0] / sd
   return Platt(a=a, b=params[1] - a * mu)

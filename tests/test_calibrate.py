@@ -62,6 +62,27 @@ def test_platt_recovers_known_parameters():
     assert 0 < float(fit(jnp.array(0.0))) < 1
 
 
+@pytest.mark.parametrize("x64", [True, False])
+def test_platt_is_the_likelihood_optimum_to_float_precision(x64):
+  """Against scipy's BFGS in float64 on the same data (and an exact gradient): L-BFGS's
+  early stop must come at the optimum, not merely near it."""
+  from scipy.optimize import minimize
+  rng = np.random.default_rng(3)
+  u = rng.normal(0.5, 1.5, 5000)
+  y = (rng.random(5000) < 1 / (1 + np.exp(-(1.2 * u - 0.4)))).astype(float)
+
+  def nll(p):  # mean log-loss and its gradient, float64
+    s = p[0] * u + p[1]
+    q = 1 / (1 + np.exp(-s))
+    return (np.mean(np.logaddexp(0, s) - y * s),
+            np.array([np.mean((q - y) * u), np.mean(q - y)]))
+  ref = minimize(nll, np.zeros(2), jac=True, method="BFGS", options={"gtol": 1e-13}).x
+  with jax.enable_x64(x64):
+    fit = jt.fit_platt(u, y)
+    got = np.array([float(fit.a), float(fit.b)])
+  np.testing.assert_allclose(got, ref, rtol=1e-9 if x64 else 2e-6)
+
+
 def test_calibration_inside_the_scheduler():
   agent = jt.agents.coin()
   probs = jt.problems.coin_problems(jax.random.key(0), 50)
