@@ -233,7 +233,9 @@ def test_bad_arguments_raise():
 def test_auto_method_choice():
   assert jt.fronts.choose_method(64, max_ticks=32, min_ticks=2) == "stream"
   assert jt.fronts.choose_method(64, max_ticks=32, min_ticks=2, episodes=True) == "trace"
+  assert jt.fronts.choose_method(64, max_ticks=10_000) == "stream"  # cap far above the mean
   assert jt.fronts.choose_method(1, max_ticks=4000) == "batch"
+  assert jt.fronts.choose_method(2, max_ticks=10_000) == "batch"
   assert jt.fronts.choose_method(4, max_ticks=32, episodes=True) == "batch"
   assert jt.fronts.choose_method(64, max_ticks=32, chunk=1 << 30,
                                  episodes=True) == "stream"  # too big to trace

@@ -50,12 +50,6 @@ def test_sprt_capped_at_ten_thousand():
   assert int(fr.ticks.max()) > 60  # episodes really run long at price 0
 
 
-def test_auto_streams_when_the_cap_is_far_above_the_mean():
-  assert jt.fronts.choose_method(64, max_ticks=10_000) == "stream"
-  assert jt.fronts.choose_method(64, max_ticks=32, min_ticks=2) == "stream"
-  assert jt.fronts.choose_method(2, max_ticks=10_000) == "batch"
-
-
 @pytest.mark.parametrize("lanes", [1, 7, 64])
 def test_lane_count_does_not_change_the_front(lanes):
   n = 50
