@@ -131,92 +131,113 @@ def test_module_entry_point_exit_code():
   assert r.stderr.strip().count("\n") == 0 and "e999" in r.stderr
 
 
-# --- Subprocess cases: exit codes, one-line messages, files left behind ------------------
+# --- Exit codes, one-line messages, files left behind ------------------------------------
+# In the test's process through main() (what `python -m sims` calls; the entry point itself
+# is test_module_entry_point_exit_code's), except where the process matters: blocked imports.
 
 REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
 
+
 # A tiny registered experiment for the file-handling cases (no JAX compute): it can fail in
 # run, in figures (after drawing one) or in render, as chosen by FAKE_FAIL.
-FAKE = """
-import os, sys
-from pathlib import Path
-from sims import registry, report
-from sims.__main__ import main
-
-def run(config):
+def _fake_run(config):
+  import os
   if os.environ.get("FAKE_FAIL") == "run":
     raise RuntimeError("run failed")
   return {"acc": report.proportion(3, 4), "seed": config.seed}
 
-def figures(metrics, out):
-  import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(); ax.plot([0, 1], [0, metrics["seed"]])
+
+def _fake_figures(metrics, out):
+  import os
+  from pathlib import Path
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots()
+  ax.plot([0, 1], [0, metrics["seed"]])
   first = report.save_figure(fig, Path(out) / f"fake{metrics['seed']}_a.png")
   if os.environ.get("FAKE_FAIL") == "figures":
     raise RuntimeError("figures failed")
-  fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0])
+  fig, ax = plt.subplots()
+  ax.plot([0, 1], [1, 0])
   return [first, report.save_figure(fig, Path(out) / f"fake{metrics['seed']}_b.png")]
 
-def render(metrics):
+
+def _fake_render(metrics):
+  import os
   if os.environ.get("FAKE_FAIL") == "render":
     raise RuntimeError("render failed")
   return "fake"
 
-registry.register("fake", "A fake experiment", render=render, figures=figures, min_n=5)(run)
-registry.load_all()
-sys.exit(main(sys.argv[1:]))
-"""
+
+@pytest.fixture
+def fake(monkeypatch):
+  """Registers the fake experiment for one test (removed after it)."""
+  from sims import registry
+  registry.load_all()
+  monkeypatch.setitem(registry.EXPERIMENTS, "fake", registry.Experiment(
+      "fake", "A fake experiment", _fake_run, _fake_render, _fake_figures, ("matplotlib",), 5))
+  return monkeypatch
 
 
-def _sims(args, *, fake=False, env=None, umask=None, prelude="", cwd=None):
-  """Runs python -m sims (or the fake-experiment driver) in a subprocess."""
+def _main(argv, capsys):
+  """``(exit code, stdout, stderr)`` of main(argv) (an exception in a run propagates)."""
+  capsys.readouterr()
+  try:
+    code = main(argv)
+  except SystemExit as e:
+    code = e.code
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def _sims(args, *, prelude=""):
+  """Runs python -m sims in a subprocess (``prelude``: Python run before it)."""
   import os
-  code = prelude + (FAKE if fake else "import runpy; runpy.run_module('sims', run_name='__main__')")
-  full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-  preexec = (lambda: os.umask(umask)) if umask is not None else None
+  code = prelude + "import runpy; runpy.run_module('sims', run_name='__main__')"
+  env = {**os.environ, "PYTHONPATH": str(REPO)}
   return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                        env=full_env, preexec_fn=preexec, cwd=cwd or REPO, timeout=600)
+                        env=env, cwd=REPO, timeout=600)
 
 
 def _files(d):
   return sorted(p.name for p in d.iterdir()) if d.exists() else None
 
 
-def test_list_names_every_experiment_and_its_title():
+def test_list_names_every_experiment_and_its_title(capsys):
   from sims import registry
   exps = registry.load_all()
-  r = _sims(["--list"])
-  assert r.returncode == 0
-  lines = r.stdout.strip().splitlines()
+  code, out, _ = _main(["--list"], capsys)
+  assert code == 0
+  lines = out.strip().splitlines()
   assert len(lines) == len(exps)
   for line, (name, exp) in zip(lines, exps.items()):
     assert line.split()[0] == name and line.endswith(exp.title)
 
 
-def test_help_says_no_name_means_all():
-  r = _sims(["--help"])
-  assert r.returncode == 0
-  assert "no name: all" in " ".join(r.stdout.split())
+def test_help_says_no_name_means_all(capsys):
+  code, out, _ = _main(["--help"], capsys)
+  assert code == 0
+  assert "no name: all" in " ".join(out.split())
 
 
-def test_n_below_an_experiments_minimum_exits_2_before_running(tmp_path):
+def test_n_below_an_experiments_minimum_exits_2_before_running(tmp_path, capsys):
   from sims import registry
   exps = registry.load_all()
   small = {name: e.min_n for name, e in exps.items() if e.min_n > 1}
   assert {"coin", "e2"} <= set(small)  # coin: a pool of 16; e2: a pool of 40
   out = tmp_path / "out"
-  r = _sims(["all", "--n", "3", "--out", str(out)])
-  assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+  code, _, err = _main(["all", "--n", "3", "--out", str(out)], capsys)
+  assert code == 2 and len(err.strip().splitlines()) == 1
   for name, m in small.items():
-    assert f"{name} needs --n >= {m}" in r.stderr
+    assert f"{name} needs --n >= {m}" in err
   assert not out.exists()
 
 
 def test_coin_runs_at_its_minimum_size(tmp_path):
   """coin --n 16 (one pool) gives finite numbers where --n 3 used to give NaN."""
   out = tmp_path / "out"
-  r = _sims(["coin", "--quick", "--n", "16", "--out", str(out)])
-  assert r.returncode == 0, r.stderr
+  assert main(["coin", "--quick", "--n", "16", "--out", str(out)]) == 0
   res = json.loads((out / "results.json").read_text())  # allow_nan=False: no NaN written
   bp = res["experiments"]["coin"]["budget_vs_price"]
   assert bp["pools"] == 1 and math.isfinite(bp["price_rule"]["mean_ticks"])
@@ -255,63 +276,72 @@ def _unwritable(tmp_path):
   return __import__("pathlib").Path("/proc/jaxtick-cli-test/out")  # root cannot create here
 
 
-def test_unwritable_out_exits_2_before_computing(tmp_path):
+def test_unwritable_out_exits_2_before_computing(tmp_path, capsys, fake):
+  fake.setenv("FAKE_FAIL", "run")  # would raise if the experiment started: the check comes first
   out = _unwritable(tmp_path)
-  r = _sims(["fake", "--out", str(out)], fake=True, env={"FAKE_FAIL": "run"})
-  # FAKE_FAIL=run would raise if the experiment started: the check comes first.
-  assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-  assert "not writable" in r.stderr and str(out) in r.stderr
+  code, _, err = _main(["fake", "--out", str(out)], capsys)
+  assert code == 2 and len(err.strip().splitlines()) == 1
+  assert "not writable" in err and str(out) in err
   assert not out.exists()
   f = tmp_path / "plain_file"
   f.write_text("x")
-  r = _sims(["fake", "--out", str(f / "sub")], fake=True, env={"FAKE_FAIL": "run"})
-  assert r.returncode == 2 and "is not a directory" in r.stderr
+  code, _, err = _main(["fake", "--out", str(f / "sub")], capsys)
+  assert code == 2 and "is not a directory" in err
 
 
 @pytest.mark.parametrize("stage", ["run", "figures", "render"])
-def test_a_failing_run_writes_nothing(tmp_path, stage):
+def test_a_failing_run_writes_nothing(tmp_path, stage, fake):
+  fake.setenv("FAKE_FAIL", stage)
   out = tmp_path / "out"
-  r = _sims(["fake", "--out", str(out)], fake=True, env={"FAKE_FAIL": stage})
-  assert r.returncode == 1 and f"{stage} failed" in r.stderr
+  with pytest.raises(RuntimeError, match=f"{stage} failed"):
+    main(["fake", "--out", str(out)])
   assert not out.exists()  # created for the figures, removed again, nothing orphaned
   out.mkdir()
   (out / "keep.txt").write_text("mine")
-  r = _sims(["fake", "--out", str(out)], fake=True, env={"FAKE_FAIL": stage})
-  assert r.returncode == 1 and _files(out) == ["keep.txt"]
+  with pytest.raises(RuntimeError, match=f"{stage} failed"):
+    main(["fake", "--out", str(out)])
+  assert _files(out) == ["keep.txt"]
 
 
-def test_figures_and_results_are_written_together_and_reruns_do_not_mix(tmp_path):
+def test_figures_and_results_are_written_together_and_reruns_do_not_mix(tmp_path, fake):
   out = tmp_path / "out"
-  assert _sims(["fake", "--seed", "1", "--out", str(out)], fake=True).returncode == 0
+  assert main(["fake", "--seed", "1", "--out", str(out)]) == 0
   assert _files(out) == ["fake1_a.png", "fake1_b.png", "results.json", "results.txt"]
   res = json.loads((out / "results.json").read_text())
   assert res["figures"] == {"fake": ["fake1_a.png", "fake1_b.png"]}
   # A failed rerun leaves the first run's files untouched.
   before = {p: (out / p).read_bytes() for p in _files(out)}
-  assert _sims(["fake", "--seed", "2", "--out", str(out)], fake=True,
-               env={"FAKE_FAIL": "figures"}).returncode == 1
+  fake.setenv("FAKE_FAIL", "figures")
+  with pytest.raises(RuntimeError, match="figures failed"):
+    main(["fake", "--seed", "2", "--out", str(out)])
   assert {p: (out / p).read_bytes() for p in _files(out)} == before
   # A successful rerun replaces the results and removes the figures it no longer draws.
+  fake.delenv("FAKE_FAIL")
   (out / "notes.md").write_text("mine")
-  assert _sims(["fake", "--seed", "2", "--out", str(out)], fake=True).returncode == 0
+  assert main(["fake", "--seed", "2", "--out", str(out)]) == 0
   assert _files(out) == ["fake2_a.png", "fake2_b.png", "notes.md", "results.json",
                          "results.txt"]
   assert json.loads((out / "results.json").read_text())["config"]["seed"] == 2
 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640)])
-def test_output_files_get_the_mode_the_umask_allows(tmp_path, umask, mode):
+def test_output_files_get_the_mode_the_umask_allows(tmp_path, umask, mode, fake):
+  import os
   out = tmp_path / "out"
-  assert _sims(["fake", "--out", str(out)], fake=True, umask=umask).returncode == 0
+  old = os.umask(umask)
+  try:
+    assert main(["fake", "--out", str(out)]) == 0
+  finally:
+    os.umask(old)
   for name in _files(out):
     assert (out / name).stat().st_mode & 0o777 == mode, name
 
 
-def test_fake_minimum_size_and_bad_seed_exit_2(tmp_path):
+def test_fake_minimum_size_and_bad_seed_exit_2(tmp_path, capsys, fake):
   out = tmp_path / "out"
-  r = _sims(["fake", "--n", "4", "--out", str(out)], fake=True)
-  assert r.returncode == 2 and "fake needs --n >= 5" in r.stderr and not out.exists()
-  assert _sims(["fake", "--n", "5", "--out", str(out)], fake=True).returncode == 0
+  code, _, err = _main(["fake", "--n", "4", "--out", str(out)], capsys)
+  assert code == 2 and "fake needs --n >= 5" in err and not out.exists()
+  assert main(["fake", "--n", "5", "--out", str(out)]) == 0
 
 
 def test_empty_out_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
