@@ -19,18 +19,22 @@ _BASE = "--xla_cpu_multi_thread_eigen=false --xla_backend_optimization_level=0"
 _OPTIONAL = ("--xla_cpu_use_fusion_emitters=false", "--xla_cpu_parallel_codegen_split_count=1")
 
 
-def _xla_knows(flags: str) -> bool:
-  """Whether this jaxlib's XLA accepts ``flags`` (an unknown flag aborts the process)."""
+def _xla_knows(*flag_sets: str) -> list[bool]:
+  """Whether this jaxlib's XLA accepts each of ``flag_sets`` (an unknown flag aborts the
+  process): one probe process each, all at once (1.2 s instead of 1.2 s per set)."""
   probe = "import jax; jax.jit(lambda x: x + 1)(1)"
-  env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
-  return subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                        timeout=120).returncode == 0
+  procs = [subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu"))
+           for flags in flag_sets]
+  return [p.wait(timeout=120) == 0 for p in procs]
 
 
 if "XLA_FLAGS" not in os.environ:  # pytest-xdist's workers inherit the controller's choice
   _flags = os.environ.get("JAXTICK_TEST_XLA_FLAGS")
   if _flags is None:
-    _flags = " ".join([_BASE] + [f for f in _OPTIONAL if _xla_knows(f"{_BASE} {f}")])
+    known = _xla_knows(*[f"{_BASE} {f}" for f in _OPTIONAL])
+    _flags = " ".join([_BASE] + [f for f, ok in zip(_OPTIONAL, known) if ok])
   os.environ["XLA_FLAGS"] = _flags
 
 # One compilation cache for the whole run: pytest-xdist's workers and the subprocesses
