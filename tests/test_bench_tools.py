@@ -50,3 +50,11 @@ def test_timeit_repeats_until_min_time(clock):
   calls = []
   t = bench.timeit(_fn("f", [5.0] + [1.0] * 10, calls, clock), reps=2, min_time=4.0)
   assert len(calls) == 1 + 4 and t == bench.Timing(1.0, 1.0, 4)
+
+
+def test_interleaved_repeats_in_turns_until_each_has_min_time(clock):
+  calls = []
+  t = bench.timeit_interleaved({"a": _fn("a", [1.0] * 10, calls, clock),
+                                "b": _fn("b", [3.0] * 10, calls, clock)}, reps=1, min_time=3.0)
+  assert calls == ["a", "b"] * 4  # warm-ups, then turns until a too has 3 s timed
+  assert t["a"] == bench.Timing(1.0, 1.0, 3) and t["b"] == bench.Timing(3.0, 3.0, 3)

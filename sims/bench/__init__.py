@@ -34,26 +34,22 @@ def timeit(fn: Callable, *args, reps: int = 5, min_time: float = 0.0) -> Timing:
   Each call's outputs are waited for with ``jax.block_until_ready``. If
   ``min_time`` > 0, keeps repeating until that many seconds have been timed.
   """
-  jax.block_until_ready(fn(*args))
-  times = []
-  while len(times) < reps or sum(times) < min_time:
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return Timing(min(times), statistics.median(times), len(times))
+  return timeit_interleaved({"fn": lambda: fn(*args)}, reps=reps, min_time=min_time)["fn"]
 
 
-def timeit_interleaved(fns: dict, reps: int = 5) -> dict:
+def timeit_interleaved(fns: dict, reps: int = 5, min_time: float = 0.0) -> dict:
   """Times several calls in alternation: ``{name: Timing}`` for ``{name: fn}``.
 
   Each ``fn()`` is called once (compiled), then the calls take turns ``reps``
-  times, so that a burst of load on the machine falls on all of them rather
-  than on whichever was being timed: the way to take a *ratio* of two timings.
+  times (and on, while any has been timed for less than ``min_time`` seconds),
+  so that a burst of load on the machine falls on all of them rather than on
+  whichever was being timed: the way to take a *ratio* of two timings.
   """
   for fn in fns.values():
     jax.block_until_ready(fn())
   times = {name: [] for name in fns}
-  for _ in range(reps):
+  while (min(map(len, times.values())) < reps
+         or min(map(sum, times.values())) < min_time):
     for name, fn in fns.items():
       t0 = time.perf_counter()
       jax.block_until_ready(fn())
