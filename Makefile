@@ -27,10 +27,9 @@ run: $(STAMP)
 quick: $(STAMP)
 	$(PY) -m sims all --quick --out results
 
-# Two workers, a test file each at a time (its compiled programs stay in one process), the
-# slowest files first (tests/conftest.py: SLOW_FIRST).
+# Two workers, a test file each at a time (its compiled programs stay in one process).
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 DOCS_STAMP := $(VENV)/.installed-docs
 

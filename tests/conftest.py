@@ -43,21 +43,3 @@ if "XLA_FLAGS" not in os.environ:  # pytest-xdist's workers inherit the controll
 _CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
-
-# Scheduling. `make test` runs two pytest-xdist workers that take whole files (--dist
-# loadfile) in collection order (--no-loadscope-reorder; xdist's default orders files by
-# their number of tests, which put the 3-test, 38-second test_e4.py last and left the
-# other worker idle at the end). The files measured slowest go first (longest first: the
-# last minutes are many small files on both workers); per-file times from
-# `pytest --durations=0` on a cold compilation cache, 2-core machine. Only an order: a
-# file missing here runs after these, in collection order.
-SLOW_FIRST = ("test_front.py", "test_rounds.py", "test_notebooks.py", "test_e4.py",
-              "test_soft.py", "test_bandit.py", "test_compile_agents.py", "test_schedule.py",
-              "test_compile.py", "test_docs_examples.py", "test_mcts.py", "test_exit_heads.py",
-              "test_e3_sequential.py", "test_compile_alloc.py", "test_cli.py",
-              "test_bad_inputs.py", "test_sharding.py")
-
-
-def pytest_collection_modifyitems(config, items):
-  rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
