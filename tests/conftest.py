@@ -21,7 +21,7 @@ _OPTIONAL = ("--xla_cpu_use_fusion_emitters=false", "--xla_cpu_parallel_codegen_
 
 def _xla_knows(*flag_sets: str) -> list[bool]:
   """Whether this jaxlib's XLA accepts each of ``flag_sets`` (an unknown flag aborts the
-  process): one probe process each, all at once (1.2 s instead of 1.2 s per set)."""
+  process): one probe process each, all at once (together 1.2 s, not 1.2 s each)."""
   probe = "import jax; jax.jit(lambda x: x + 1)(1)"
   procs = [subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL,

@@ -2,8 +2,10 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -135,21 +137,18 @@ def test_module_entry_point_exit_code():
 # In the test's process through main() (what `python -m sims` calls; the entry point itself
 # is test_module_entry_point_exit_code's), except where the process matters: blocked imports.
 
-REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 # A tiny registered experiment for the file-handling cases (no JAX compute): it can fail in
 # run, in figures (after drawing one) or in render, as chosen by FAKE_FAIL.
 def _fake_run(config):
-  import os
   if os.environ.get("FAKE_FAIL") == "run":
     raise RuntimeError("run failed")
   return {"acc": report.proportion(3, 4), "seed": config.seed}
 
 
 def _fake_figures(metrics, out):
-  import os
-  from pathlib import Path
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -164,7 +163,6 @@ def _fake_figures(metrics, out):
 
 
 def _fake_render(metrics):
-  import os
   if os.environ.get("FAKE_FAIL") == "render":
     raise RuntimeError("render failed")
   return "fake"
@@ -193,7 +191,6 @@ def _main(argv, capsys):
 
 def _sims(args, *, prelude=""):
   """Runs python -m sims in a subprocess (``prelude``: Python run before it)."""
-  import os
   code = prelude + "import runpy; runpy.run_module('sims', run_name='__main__')"
   env = {**os.environ, "PYTHONPATH": str(REPO)}
   return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
@@ -265,15 +262,14 @@ def test_missing_extra_exits_2_within_seconds_naming_the_install_command(tmp_pat
 
 
 def _unwritable(tmp_path):
-  import os
   if os.geteuid() != 0:
     d = tmp_path / "ro"
     d.mkdir()
     d.chmod(0o500)
     return d / "out"
-  if not __import__("pathlib").Path("/proc/self").exists():
+  if not Path("/proc/self").exists():
     pytest.skip("running as root without /proc: no unwritable directory to test with")
-  return __import__("pathlib").Path("/proc/jaxtick-cli-test/out")  # root cannot create here
+  return Path("/proc/jaxtick-cli-test/out")  # root cannot create here
 
 
 def test_unwritable_out_exits_2_before_computing(tmp_path, capsys, fake):
@@ -326,7 +322,6 @@ def test_figures_and_results_are_written_together_and_reruns_do_not_mix(tmp_path
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640)])
 def test_output_files_get_the_mode_the_umask_allows(tmp_path, umask, mode, fake):
-  import os
   out = tmp_path / "out"
   old = os.umask(umask)
   try:
