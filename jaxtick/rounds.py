@@ -397,7 +397,7 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
     if w == q:
       ln, idx = full, None
     else:
-      idx = jnp.nonzero(full.act, size=w, fill_value=q)[0].astype(jnp.int32)
+      idx = _lanes.first_true(full.act, w, q)
       ln = _lanes.take(full, jnp.minimum(idx, q - 1))
       empty = idx >= q
       ln = ln._replace(ep=jnp.where(empty, q, idx), cap=jnp.where(empty, 0, ln.cap),

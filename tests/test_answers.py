@@ -1,14 +1,15 @@
 """Final-answer extraction, grading and grouping, against the graders' own verdicts."""
 
+import importlib.util
+
 import pytest
 
 from jaxtick.problems import answers
 
-try:   # the test extra installs jaxtick[llm]; without it the fallback's tests still run
-  import math_verify
-except ImportError:
-  math_verify = None
-needs_mv = pytest.mark.skipif(math_verify is None, reason="math-verify not installed")
+# The test extra installs jaxtick[llm]; without it the fallback's tests still run. Imported
+# by the tests that call it (slow to import; only the worker that runs them needs it).
+HAS_MATH_VERIFY = importlib.util.find_spec("math_verify") is not None
+needs_mv = pytest.mark.skipif(not HAS_MATH_VERIFY, reason="math-verify not installed")
 
 
 # --------------------------------------------------------------- extraction
@@ -74,6 +75,7 @@ CASES = [
 @pytest.mark.parametrize("ref, ans, verdict", CASES)
 @needs_mv
 def test_math_verify_grades_as_math_verify_does(ref, ans, verdict):
+  import math_verify
   assert bool(math_verify.verify(math_verify.parse(f"${ref}$"),
                                  math_verify.parse(f"${ans}$"))) == verdict   # the tool
   assert answers.equivalent(ref, ans, grader="math_verify") == verdict       # jaxtick
@@ -90,7 +92,7 @@ FALLBACK_LIMITS = [("\\frac{1}{2}", "1/2"), ("\\frac{1}{2}", "0.5"),
 @pytest.mark.parametrize("ref, ans", FALLBACK_LIMITS)
 def test_exact_fallback_known_limits(ref, ans):
   assert not answers.equivalent(ref, ans, grader="exact")
-  if math_verify is not None:
+  if HAS_MATH_VERIFY:
     assert answers.equivalent(ref, ans, grader="math_verify")
   doc = " ".join(answers.normalize_answer.__doc__.split())
   assert f"``{ans}`` and ``{ref}``" in doc.replace("\\\\", "\\") or \

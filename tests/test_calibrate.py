@@ -4,9 +4,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from sklearn.isotonic import IsotonicRegression
 
 import jaxtick as jt
+
+
+def _isotonic_regression(**kwargs):
+  """scikit-learn's isotonic regression (imported here: the module is slow to import, and
+  only the test worker that runs these tests needs it)."""
+  from sklearn.isotonic import IsotonicRegression
+  return IsotonicRegression(**kwargs)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -22,7 +28,7 @@ def test_isotonic_equals_sklearn(seed, increasing):
     got = np.asarray(fit(u))
     grid = np.linspace(u.min(), u.max(), 50)
     got_grid = np.asarray(fit(grid))
-  ref = IsotonicRegression(increasing=increasing).fit(u, y, sample_weight=w)
+  ref = _isotonic_regression(increasing=increasing).fit(u, y, sample_weight=w)
   np.testing.assert_allclose(got, ref.predict(u), rtol=1e-10, atol=1e-10)
   np.testing.assert_allclose(got_grid, ref.predict(grid), rtol=1e-10, atol=1e-10)
   d = np.diff(got_grid)
@@ -35,7 +41,7 @@ def test_isotonic_pools_ties_like_sklearn():
   y = 0.1 * u + rng.normal(size=150)
   with jax.enable_x64(True):
     got = np.asarray(jt.fit_isotonic(u, y)(u))
-  np.testing.assert_allclose(got, IsotonicRegression().fit(u, y).predict(u), atol=1e-10)
+  np.testing.assert_allclose(got, _isotonic_regression().fit(u, y).predict(u), atol=1e-10)
 
 
 def test_isotonic_is_jittable_and_clips_outside():

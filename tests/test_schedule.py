@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
+from jaxtick.lanes import first_true
 from toy_agents import gaussian_agent
 
 MAX_T = 24
@@ -110,6 +111,17 @@ def test_coin_uncertainty_is_the_wald_ratio():
       want = math.sqrt(pt * (1 - pt) / n) / abs(h / n - 0.5)
       assert u == pytest.approx(want, rel=1e-12), (n, h)
       assert bool(agent.output(s)) == (h / n > 0.5)
+
+
+@pytest.mark.parametrize("size", [1, 5, 13, 20])
+def test_first_true_is_nonzero_padded(size):
+  """The lanes' index of the first ``size`` True entries: NumPy's nonzero, cut or padded."""
+  masks = np.random.default_rng(size).random((64, 13)) < np.linspace(0, 1, 64)[:, None]
+  got = jax.jit(jax.vmap(lambda m: first_true(m, size, 99)))(masks)
+  assert got.dtype == jnp.int32 and got.shape == (64, size)
+  for m, g in zip(masks, np.asarray(got)):
+    want = np.nonzero(m)[0][:size]
+    np.testing.assert_array_equal(g, np.concatenate([want, np.full(size - want.size, 99)]))
 
 
 def test_run_price_batch_drains_many_lanes():
