@@ -102,16 +102,20 @@ def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
     return packed._replace(ep=jnp.where(live, packed.ep, empty), go=live & packed.go)
 
   # Main phase: tick until ``min_idle`` lanes are idle, then swap exactly that
-  # many: write their episodes out and load the next ones (work ~ min_idle,
-  # not ~ lanes).
+  # many: write their episodes out and load the next ones (writes and loads
+  # ~ min_idle; the refill is one select over the lanes, as a tick is).
   def swap(lanes, out, acc, next_ep):
     slots = first_true(~lanes.go, min_idle, num_lanes)
     valid = slots < num_lanes  # a prefix: fewer only when episodes run out
     leaving = take(lanes, jnp.minimum(slots, num_lanes - 1))
     out = write(out, leaving, valid & (leaving.ep != empty))
     fresh, acc = load(next_ep + jnp.arange(min_idle, dtype=jnp.int32), acc)
-    put = lambda x, y: x.at[slots].set(y, mode="drop", unique_indices=True)
-    lanes = jax.tree_util.tree_map(put, lanes, fresh)
+    # Each lane's fresh row (min_idle: none), from one scatter of indices; every field
+    # is then a gather and a select, which XLA fuses -- a scatter per field would be a
+    # loop per field on the CPU, each compiled on its own.
+    src = jnp.full((num_lanes,), min_idle, jnp.int32).at[slots].set(
+        jnp.arange(min_idle, dtype=jnp.int32), mode="drop", unique_indices=True)
+    lanes = select(src < min_idle, take(fresh, jnp.minimum(src, min_idle - 1)), lanes)
     return lanes, out, acc, next_ep + jnp.sum(valid, dtype=jnp.int32)
 
   def main_step(carry):
