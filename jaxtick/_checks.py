@@ -195,10 +195,11 @@ def check_callable(name: str, fn) -> None:
 _AGENT_CHECKED: dict = {}
 
 
-def _avals(tree):
+def _avals(tree, *, rows: bool = False):
+  """``tree``'s structure and its leaves' (shape, dtype); ``rows``: of one row (axis 0 cut)."""
   leaves, treedef = jax.tree_util.tree_flatten(tree)
-  return treedef, tuple((np.shape(x), str(getattr(x, "dtype", type(x).__name__)))
-                        for x in leaves)
+  return treedef, tuple((np.shape(x)[1:] if rows else np.shape(x),
+                         str(getattr(x, "dtype", type(x).__name__))) for x in leaves)
 
 
 def check_agent(agent, problem, key, *, batched: bool = False) -> None:
@@ -214,16 +215,18 @@ def check_agent(agent, problem, key, *, batched: bool = False) -> None:
   if not all(callable(getattr(agent, f, None)) for f in fields):
     raise TypeError(f"agent must be a jaxtick.Agent (five functions: {', '.join(fields)}), "
                     f"got {type(agent).__name__}")
-  if batched:  # the first row's shapes and dtypes (abstractly: nothing is compiled)
-    problem, key = jax.eval_shape(
-        lambda p, k: jax.tree_util.tree_map(lambda x: x[0], (p, k)), problem, key)
   static, data = values.split(agent)
-  cache_key = (static, _avals(data), _avals(problem), _avals(key))
+  # Keyed by one episode's shapes (a batch's rows), read off the leaves: a repeated call
+  # traces nothing here.
+  cache_key = (static, _avals(data), _avals(problem, rows=batched), _avals(key, rows=batched))
   try:
     if cache_key in _AGENT_CHECKED:
       return
   except TypeError:  # an unhashable static part: check every time
     cache_key = None
+  if batched:  # the first row's shapes and dtypes (abstractly: nothing is compiled)
+    problem, key = jax.eval_shape(
+        lambda p, k: jax.tree_util.tree_map(lambda x: x[0], (p, k)), problem, key)
   state = jax.eval_shape(agent.init, problem, key)
   hint = (" (run_price runs one episode: for a batch use run_price_batch or front)"
           if not batched else "")

@@ -254,6 +254,22 @@ def test_check_agent_compiles_nothing():
   assert p[0] == 0
 
 
+def test_check_agent_repeat_traces_nothing(monkeypatch):
+  """A repeated batched call is checked from its leaves' shapes: no abstract trace at all
+  (a repeat of an unjitted runner costs its dispatch, not a trace of the check)."""
+  probs, keys = _coins(45)
+  agent = jt.agents.coin(cost=1.25)
+  jt._checks.check_agent(agent, probs, keys, batched=True)
+  calls = []
+  real = jax.eval_shape
+  monkeypatch.setattr(jax, "eval_shape", lambda *a, **k: calls.append(1) or real(*a, **k))
+  jt._checks.check_agent(agent, probs, keys, batched=True)
+  jt._checks.check_agent(jt.agents.coin(cost=3.0), probs[:40], keys[:40], batched=True)
+  assert calls == []
+  jt._checks.check_agent(agent, probs.astype(jnp.bfloat16), keys, batched=True)  # another dtype
+  assert calls
+
+
 def test_stats_one_program_per_shape():
   k, n = np.arange(29) % 7, np.full(29, 9)
   calls = [lambda: jt.stats.proportion(k, n), lambda: jt.stats.normal_interval(k, n),
