@@ -113,7 +113,10 @@ def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
     # Each lane's fresh row (min_idle: none), from one scatter of indices; every field
     # is then a gather and a select, which XLA fuses -- a scatter per field would be a
     # loop per field on the CPU, each compiled on its own.
-    src = jnp.full((num_lanes,), min_idle, jnp.int32).at[slots].set(
+    # Slots past the valid prefix get distinct out-of-range targets (dropped), so the
+    # scatter's indices are unique, as first_true's are.
+    dest = jnp.where(valid, slots, num_lanes + jnp.arange(min_idle, dtype=jnp.int32))
+    src = jnp.full((num_lanes,), min_idle, jnp.int32).at[dest].set(
         jnp.arange(min_idle, dtype=jnp.int32), mode="drop", unique_indices=True)
     lanes = select(src < min_idle, take(fresh, jnp.minimum(src, min_idle - 1)), lanes)
     return lanes, out, acc, next_ep + jnp.sum(valid, dtype=jnp.int32)
