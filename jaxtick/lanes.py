@@ -14,10 +14,11 @@ written out are the caller's, given as three functions.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Lanes = Any  # a pytree with leading axis L and fields ``ep`` (i32[L]) and ``go`` (bool[L])
 Acc = Any  # accumulators carried through every tick (any pytree)
@@ -156,6 +157,132 @@ def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
   return out, acc
 
 
-def put(tree, idx, rows):
-  """``tree`` with rows ``idx`` replaced by ``rows`` (an index ``>=`` the size is dropped)."""
-  return jax.tree_util.tree_map(lambda x, y: x.at[idx].set(y, mode="drop"), tree, rows)
+def put(tree, idx, rows, axis: int = 0):
+  """``tree`` with entries ``idx`` along ``axis`` replaced by those of ``rows``.
+
+  ``idx``: i32[m], non-negative and distinct where below the size ``n`` of
+  ``axis``; an index ``>= n`` is dropped. Like ``x.at[idx].set(y, mode="drop")``
+  on every leaf, from one scatter of indices (which entry of ``rows`` lands
+  where) and a gather and select per leaf, which XLA fuses; a scatter per leaf
+  would be a loop per leaf on the CPU, each compiled on its own.
+  """
+  n = jax.tree_util.tree_leaves(tree)[0].shape[axis]
+  m = idx.shape[0]
+  # Indices dropped get distinct out-of-range targets, so the scatter's indices are unique.
+  dest = jnp.where(idx < n, idx, n + jnp.arange(m, dtype=idx.dtype))
+  src = jnp.full((n,), m, jnp.int32).at[dest].set(
+      jnp.arange(m, dtype=jnp.int32), mode="drop", unique_indices=True)
+  got = jnp.minimum(src, m - 1)
+
+  def one(x, y):
+    shape = [1] * x.ndim
+    shape[axis] = n
+    return jnp.where((src < m).reshape(shape), jnp.take(y, got, axis=axis), x)
+  return jax.tree_util.tree_map(one, tree, rows)
+
+
+class Rows(NamedTuple):
+  """Per-episode rows of a pytree, stored for one scatter per write (see :func:`rows_set`).
+
+  XLA's CPU backend compiles every scatter as a loop of its own; a write-out
+  of a pytree's rows, one scatter per leaf, is a program that compiles
+  slower the more fields an agent's state has. Here the leaves that fit
+  32-bit words (every bool, integer and real float dtype; 64-bit ones take
+  two words, narrower ones one) are bit-cast side by side into one
+  ``u32[n, W]`` array, so a write is one scatter; other leaves (typed PRNG
+  keys, complex numbers) are kept and scattered as they are.
+
+  Attributes:
+    words: u32[n, W], the packed leaves.
+    other: the leaves that do not pack, each [n, ...], in leaf order.
+  """
+
+  words: jax.Array
+  other: tuple
+
+
+def _packs(dtype) -> bool:
+  """Whether leaves of ``dtype`` are stored as words: bool, and integers and real floats
+  of 8 to 64 bits (not typed keys, complex numbers or sub-byte types)."""
+  if jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+    return False
+  dtype = np.dtype(dtype)
+  if dtype == bool:
+    return True
+  if jnp.issubdtype(dtype, jnp.integer):
+    bits = jnp.iinfo(dtype).bits
+  elif jnp.issubdtype(dtype, jnp.floating):
+    bits = jnp.finfo(dtype).bits
+  else:
+    return False
+  return bits == 8 * dtype.itemsize and dtype.itemsize in (1, 2, 4, 8)
+
+
+def _width(leaf) -> int:
+  """Words a row of ``leaf`` (a ShapeDtypeStruct for one row) takes."""
+  return int(np.prod(leaf.shape, dtype=int)) * max(1, np.dtype(leaf.dtype).itemsize // 4)
+
+
+def _to_words(x):
+  """[L, ...] -> u32[L, w], bit for bit."""
+  size = x.dtype.itemsize
+  if x.dtype == bool:
+    w = x.astype(jnp.uint32)
+  elif size >= 4:
+    w = jax.lax.bitcast_convert_type(x, jnp.uint32)  # 8 bytes: a trailing axis of 2
+  else:
+    w = jax.lax.bitcast_convert_type(x, jnp.dtype(f"uint{8 * size}")).astype(jnp.uint32)
+  return w.reshape(x.shape[0], -1)
+
+
+def _from_words(w, leaf):
+  """u32[n, w] -> [n, *leaf.shape] of ``leaf.dtype``: the inverse of :func:`_to_words`."""
+  dtype = np.dtype(leaf.dtype)
+  n = w.shape[0]
+  if dtype == bool:
+    return (w != 0).reshape((n,) + tuple(leaf.shape))
+  if dtype.itemsize == 8:
+    return jax.lax.bitcast_convert_type(w.reshape((n,) + tuple(leaf.shape) + (2,)), dtype)
+  w = w.reshape((n,) + tuple(leaf.shape))
+  if dtype.itemsize == 4:
+    return jax.lax.bitcast_convert_type(w, dtype)
+  return jax.lax.bitcast_convert_type(w.astype(f"uint{8 * dtype.itemsize}"), dtype)
+
+
+def rows_zeros(n: int, like) -> Rows:
+  """Zero rows for ``n`` episodes of a pytree shaped like ``like`` (one row, no leading axis)."""
+  leaves = jax.tree_util.tree_leaves(like)
+  width = sum(_width(x) for x in leaves if _packs(x.dtype))
+  return Rows(jnp.zeros((n, width), jnp.uint32),
+              tuple(jnp.zeros((n,) + tuple(x.shape), x.dtype)
+                    for x in leaves if not _packs(x.dtype)))
+
+
+def rows_set(rows: Rows, dest, tree) -> Rows:
+  """``rows`` with row ``dest[i]`` set to row ``i`` of ``tree`` (leading axis L).
+
+  ``dest``: i32[L], distinct where in range; a destination ``>= n`` is dropped.
+  One scatter for every leaf that packs into words, and one per leaf that does not.
+  """
+  leaves = jax.tree_util.tree_leaves(tree)
+  scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
+  packed = [_to_words(x) for x in leaves if _packs(x.dtype)]
+  words = rows.words
+  if packed:
+    words = scatter(words, jnp.concatenate(packed, axis=1) if len(packed) > 1 else packed[0])
+  return Rows(words, tuple(scatter(o, x) for o, x in
+                           zip(rows.other, [x for x in leaves if not _packs(x.dtype)])))
+
+
+def rows_read(rows: Rows, like):
+  """The pytree that ``rows`` stores (leading axis n), shaped like ``like`` (one row)."""
+  leaves, treedef = jax.tree_util.tree_flatten(like)
+  out, start, other = [], 0, iter(rows.other)
+  for leaf in leaves:
+    if _packs(leaf.dtype):
+      width = _width(leaf)
+      out.append(_from_words(rows.words[:, start:start + width], leaf))
+      start += width
+    else:
+      out.append(next(other))
+  return jax.tree_util.tree_unflatten(treedef, out)

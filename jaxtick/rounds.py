@@ -418,8 +418,7 @@ def rounds(st: Static, agent, problems, keys, caps, budgets, fraction, rule, cha
     ln, glob, lane_recs = jax.lax.while_loop(cond, one_round, (ln, glob, lane_recs))
     full = ln if idx is None else _lanes.put(full, idx, ln)
     if many:
-      recs = lane_recs if idx is None else jax.tree_util.tree_map(
-          lambda r, v: r.at[:, idx].set(v, mode="drop"), recs, lane_recs)
+      recs = lane_recs if idx is None else _lanes.put(recs, idx, lane_recs, axis=1)
   final = summary(full.state, full.ticks, full.cost)
   if many:
     out = jax.tree_util.tree_map(

@@ -235,22 +235,21 @@ def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_tic
     return ln._replace(state=state, t=t, spent=jnp.where(ln.go, ln.spent + cost, ln.spent),
                        go=ln.go & wants(state, t, ln.price)[0]), acc
 
-  def write(out, ln, mask):
-    """Writes the episodes of the lanes in ``mask`` into ``out``."""
-    dest = jnp.where(mask, ln.ep, n)  # n: dropped
-    scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-    return out._replace(state=jax.tree_util.tree_map(scatter, out.state, ln.state),
-                        ticks=scatter(out.ticks, ln.t), cost=scatter(out.cost, ln.spent))
+  def write(rows, ln, mask):
+    """Writes the episodes of the lanes in ``mask`` (final state, ticks, cost) into ``rows``."""
+    return _lanes.rows_set(rows, jnp.where(mask, ln.ep, n),  # n: dropped
+                           (ln.state, ln.t, ln.spent))
 
-  out = jax.tree_util.tree_map(
-      lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype),
-      PriceResult(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), None)[0]).state,
-                  jax.ShapeDtypeStruct((1,), jnp.int32),
-                  jax.ShapeDtypeStruct((1,), dtype), None))  # nan: set at the end
-  out, _ = _lanes.run(load, step, write, out, None, num_episodes=n, empty=n,
-                     num_lanes=num_lanes, min_idle=min_idle)
+  # One episode's (state, ticks, cost), as written out.
+  like = jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
+      jax.eval_shape(lambda: (lambda ln: (ln.state, ln.t, ln.spent))(
+          load(jnp.zeros(1, jnp.int32), None)[0])))
+  rows, _ = _lanes.run(load, step, write, _lanes.rows_zeros(n, like), None, num_episodes=n,
+                       empty=n, num_lanes=num_lanes, min_idle=min_idle)
+  state, ticks, cost = _lanes.rows_read(rows, like)
   # NaN signals read once, from the final states, outside the loop.
-  return out._replace(nan=wants(out.state, out.ticks, prices)[1])
+  return PriceResult(state, ticks, cost, wants(state, ticks, prices)[1])
 
 
 class _Lanes(NamedTuple):

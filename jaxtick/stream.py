@@ -270,26 +270,29 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
   def write(out, ln, mask):
     if out is None:
       return None
-    dest = jnp.where(mask, ln.ep, n)  # n: dropped
-    return jax.tree_util.tree_map(
-        lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True), out, ln.row)
+    return _lanes.rows_set(out, jnp.where(mask, ln.ep, n), ln.row)  # n: dropped
 
   acc = _Acc(jnp.zeros(num_prices + 1, jnp.int32), jnp.zeros(num_prices + 1, dtype),
              jnp.zeros((num_prices + 1, 2), jnp.int32))
-  out = None
-  if episodes:
-    rows = jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row)
-    out = jax.tree_util.tree_map(lambda x: jnp.zeros((n,) + x.shape[1:], x.dtype), rows)
+  out = like = None
+  if episodes:  # one episode's row, as written out
+    like = jax.tree_util.tree_map(
+        lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
+        jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row))
+    out = _lanes.rows_zeros(n, like)
   # Run up to the last valid episode only: the padding that front adds to a
   # bucket size (up to 25%) is never loaded.
   last = jnp.max(jnp.where(valid, jnp.arange(1, n + 1, dtype=jnp.int32), 0))
   out, acc = _lanes.run(load, step, write, out, acc, num_episodes=last, empty=n,
                         num_lanes=num_lanes, min_idle=min_idle)
-  unsort = lambda x: jnp.zeros_like(x).at[..., order].set(x)
+  # Back to the order of ``prices``: one scatter for the inverse permutation, a gather each.
+  inverse = jnp.zeros_like(order).at[order].set(
+      jnp.arange(num_prices, dtype=order.dtype), unique_indices=True)
+  unsort = lambda x: x[..., inverse]
   above = lambda d: jnp.cumsum(d[::-1], axis=0)[::-1][1:]  # price p: the sum of d[p + 1:]
   scored = above(acc.scored)
   sums = Sums(unsort(above(acc.ticks)), unsort(above(acc.cost)),
               unsort(scored[:, 0]), unsort(scored[:, 1]))
   if out is not None:
-    out = tuple(jnp.zeros_like(x).at[:, order].set(x) for x in out)
+    out = tuple(x[:, inverse] for x in _lanes.rows_read(out, like))
   return sums, out

@@ -141,10 +141,13 @@ def jit(fun: Callable, *, static_argnames: tuple[str, ...] = ()) -> Callable:
   """
   name = _name(fun)
 
-  @functools.partial(jax.jit, static_argnames=("static",) + tuple(static_argnames))
   def compiled(data, static, **kwargs):
     _TRACES[name] += 1
     return fun(*merge(static, data), **kwargs)
+
+  # The program is named after ``fun`` (in JAX's compile logs, profiles and HLO dumps).
+  compiled.__name__ = compiled.__qualname__ = getattr(fun, "__name__", "compiled")
+  compiled = jax.jit(compiled, static_argnames=("static",) + tuple(static_argnames))
 
   @functools.wraps(fun)
   def wrapper(*args, **kwargs):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import jaxtick as jt
-from jaxtick.lanes import first_true
+from jaxtick.lanes import first_true, rows_read, rows_set, rows_zeros
 from toy_agents import gaussian_agent
 
 MAX_T = 24
@@ -122,6 +122,46 @@ def test_first_true_is_nonzero_padded(size):
   for m, g in zip(masks, np.asarray(got)):
     want = np.nonzero(m)[0][:size]
     np.testing.assert_array_equal(g, np.concatenate([want, np.full(size - want.size, 99)]))
+
+
+def _bits(x):
+  """An array's bytes as unsigned integers (compares NaN payloads and -0.0 exactly)."""
+  x = np.asarray(x)
+  return x.view(f"u{x.dtype.itemsize}") if x.dtype != bool else x
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_rows_store_every_dtype_bit_for_bit(x64):
+  """The write-out's packed rows: what NumPy's row assignment gives, for every dtype."""
+  rng = np.random.default_rng(3)
+  n, lanes = 11, 7
+  dtypes = [bool, np.int8, np.uint8, np.int16, jnp.bfloat16, np.float16, np.int32, np.uint32,
+            np.float32, np.complex64] + ([np.float64, np.int64, np.uint64] if x64 else [])
+  with jax.enable_x64(x64):
+    def rand(dt, shape):
+      raw = rng.integers(0, 256, size=shape + (np.dtype(dt).itemsize,), dtype=np.uint8)
+      return raw.view(np.dtype(dt)).reshape(shape) if dt != bool else raw[..., 0] % 2 == 1
+    rows = {f"{np.dtype(dt).name}": rand(dt, (lanes,) + shape)
+            for dt, shape in zip(dtypes, itertools.cycle([(), (3,), (2, 2)]))}
+    rows["key"] = jax.random.split(jax.random.key(4), lanes)  # a typed key: kept apart
+    like = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), rows)
+    dests = [np.array([3, 0, 11, 7, 12, 10, 5]), np.array([1, 2, 4, 6, 8, 9, 13])]
+    f = jax.jit(lambda r, d: rows_set(r, d, rows))
+    got = rows_zeros(n, like)
+    want = {k: np.zeros((n,) + v.shape[1:], v.dtype) for k, v in rows.items() if k != "key"}
+    want_key = np.zeros((n, 2), np.uint32)
+    for d in dests:
+      got = f(got, d)
+      keep = d < n
+      for k in want:
+        want[k][d[keep]] = np.asarray(rows[k])[keep]
+      want_key[d[keep]] = np.asarray(jax.random.key_data(rows["key"]))[keep]
+    assert got.words.dtype == jnp.uint32 and len(got.other) == 2  # complex and key
+    out = jax.jit(lambda r: rows_read(r, like))(got)
+    for k, v in want.items():
+      assert out[k].dtype == v.dtype and out[k].shape == v.shape, k
+      np.testing.assert_array_equal(_bits(out[k]), _bits(v), err_msg=k)
+    np.testing.assert_array_equal(jax.random.key_data(out["key"]), want_key)
 
 
 def test_run_price_batch_drains_many_lanes():
