@@ -26,6 +26,11 @@ Out = Any  # per-episode outputs (any pytree)
 
 DRAIN_SHRINK = 4
 DRAIN_MIN_LANES = 64
+# Fewer lanes than this run in one loop that swaps and then ticks every lane to its end,
+# with no drain phase: each drain level is another copy of the agent's tick in the
+# program, hundreds of milliseconds of compile time, where compaction saves little at
+# run time with so few lanes.
+DRAIN_FROM_LANES = 1024
 
 
 def take(tree, idx):
@@ -129,10 +134,10 @@ def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
 
   lanes, acc = load(jnp.arange(num_lanes, dtype=jnp.int32), acc)
   first = (lanes, out, acc, jnp.array(num_lanes, jnp.int32))
-  if num_lanes // DRAIN_SHRINK < DRAIN_MIN_LANES:
+  if num_lanes < DRAIN_FROM_LANES:
     # Too few lanes to shrink: one loop both swaps and, once no episode is left,
     # ticks every lane to its end (the same ticks in the same order as the two
-    # phases below), so the program holds one copy of ``step``, not two.
+    # phases below), so the program holds one copy of ``step``, not several.
     def step_or_finish(carry):
       lanes, out, acc, next_ep = carry
       more = next_ep < num_episodes
