@@ -4,7 +4,8 @@
 ``min_idle`` lanes have finished, exactly that many are swapped (their
 episodes written out, the next episodes loaded), so a swap's cost is shared by
 several ticks and scales with the lanes swapped. When no episode is left to
-load, the lanes still running are packed into ever fewer lanes as they drain.
+load, the lanes still running are packed into ever fewer lanes as they drain
+(from :data:`DRAIN_FROM_LANES` lanes up; fewer lanes tick on to their end).
 
 :func:`run` is the engine behind :func:`jaxtick.run_price_batch` (write each
 episode's final state) and the streaming front (accumulate every price's

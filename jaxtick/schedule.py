@@ -170,7 +170,8 @@ def run_price_batch(agent: Agent, problems: Problem, keys: PRNGKey, price, *,
   exactly that many are swapped (results written out, the next episodes
   loaded), so the swap's cost is shared by several ticks and scales with the
   lanes swapped. When no episode is left, the lanes still running are packed
-  into ever fewer lanes as they drain. Memory is O(n + lanes) states.
+  into ever fewer lanes as they drain (from 1,024 lanes up). Memory is
+  O(n + lanes) states.
 
   Args:
     agent: the Tick agent.
