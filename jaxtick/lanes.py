@@ -117,16 +117,8 @@ def run(load: Callable[[jax.Array, Acc], tuple[Lanes, Acc]],
     leaving = take(lanes, jnp.minimum(slots, num_lanes - 1))
     out = write(out, leaving, valid & (leaving.ep != empty))
     fresh, acc = load(next_ep + jnp.arange(min_idle, dtype=jnp.int32), acc)
-    # Each lane's fresh row (min_idle: none), from one scatter of indices; every field
-    # is then a gather and a select, which XLA fuses -- a scatter per field would be a
-    # loop per field on the CPU, each compiled on its own.
-    # Slots past the valid prefix get distinct out-of-range targets (dropped), so the
-    # scatter's indices are unique, as first_true's are.
-    dest = jnp.where(valid, slots, num_lanes + jnp.arange(min_idle, dtype=jnp.int32))
-    src = jnp.full((num_lanes,), min_idle, jnp.int32).at[dest].set(
-        jnp.arange(min_idle, dtype=jnp.int32), mode="drop", unique_indices=True)
-    lanes = select(src < min_idle, take(fresh, jnp.minimum(src, min_idle - 1)), lanes)
-    return lanes, out, acc, next_ep + jnp.sum(valid, dtype=jnp.int32)
+    # Slots past the valid prefix are num_lanes: dropped.
+    return put(lanes, slots, fresh), out, acc, next_ep + jnp.sum(valid, dtype=jnp.int32)
 
   def main_step(carry):
     lanes, out, acc, next_ep = carry
@@ -183,7 +175,7 @@ def put(tree, idx, rows, axis: int = 0):
   def one(x, y):
     shape = [1] * x.ndim
     shape[axis] = n
-    return jnp.where((src < m).reshape(shape), jnp.take(y, got, axis=axis), x)
+    return jnp.where((src < m).reshape(shape), jnp.take(y, got, axis=axis, mode="clip"), x)
   return jax.tree_util.tree_map(one, tree, rows)
 
 
@@ -255,13 +247,21 @@ def _from_words(w, leaf):
   return jax.lax.bitcast_convert_type(w.astype(f"uint{8 * dtype.itemsize}"), dtype)
 
 
+def row_like(tree):
+  """One row of ``tree`` (arrays or shapes with a leading axis): ShapeDtypeStructs without it."""
+  return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)
+
+
+def _split(leaves):
+  """(the leaves that pack into words, the others), each in leaf order."""
+  return ([x for x in leaves if _packs(x.dtype)], [x for x in leaves if not _packs(x.dtype)])
+
+
 def rows_zeros(n: int, like) -> Rows:
-  """Zero rows for ``n`` episodes of a pytree shaped like ``like`` (one row, no leading axis)."""
-  leaves = jax.tree_util.tree_leaves(like)
-  width = sum(_width(x) for x in leaves if _packs(x.dtype))
-  return Rows(jnp.zeros((n, width), jnp.uint32),
-              tuple(jnp.zeros((n,) + tuple(x.shape), x.dtype)
-                    for x in leaves if not _packs(x.dtype)))
+  """Zero rows for ``n`` episodes of a pytree shaped like ``like`` (one row: :func:`row_like`)."""
+  packed, other = _split(jax.tree_util.tree_leaves(like))
+  return Rows(jnp.zeros((n, sum(_width(x) for x in packed)), jnp.uint32),
+              tuple(jnp.zeros((n,) + tuple(x.shape), x.dtype) for x in other))
 
 
 def rows_set(rows: Rows, dest, tree) -> Rows:
@@ -270,14 +270,12 @@ def rows_set(rows: Rows, dest, tree) -> Rows:
   ``dest``: i32[L], distinct where in range; a destination ``>= n`` is dropped.
   One scatter for every leaf that packs into words, and one per leaf that does not.
   """
-  leaves = jax.tree_util.tree_leaves(tree)
   scatter = lambda o, x: o.at[dest].set(x, mode="drop", unique_indices=True)
-  packed = [_to_words(x) for x in leaves if _packs(x.dtype)]
+  packed, other = _split(jax.tree_util.tree_leaves(tree))
   words = rows.words
   if packed:
-    words = scatter(words, jnp.concatenate(packed, axis=1) if len(packed) > 1 else packed[0])
-  return Rows(words, tuple(scatter(o, x) for o, x in
-                           zip(rows.other, [x for x in leaves if not _packs(x.dtype)])))
+    words = scatter(words, jnp.concatenate([_to_words(x) for x in packed], axis=1))
+  return Rows(words, tuple(scatter(o, x) for o, x in zip(rows.other, other)))
 
 
 def rows_read(rows: Rows, like):

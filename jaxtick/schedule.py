@@ -242,10 +242,8 @@ def _run_price_batch(agent, problems, keys, prices, calib, *, max_ticks, min_tic
                            (ln.state, ln.t, ln.spent))
 
   # One episode's (state, ticks, cost), as written out.
-  like = jax.tree_util.tree_map(
-      lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
-      jax.eval_shape(lambda: (lambda ln: (ln.state, ln.t, ln.spent))(
-          load(jnp.zeros(1, jnp.int32), None)[0])))
+  like = _lanes.row_like(jax.eval_shape(lambda: (lambda ln: (ln.state, ln.t, ln.spent))(
+      load(jnp.zeros(1, jnp.int32), None)[0])))
   rows, _ = _lanes.run(load, step, write, _lanes.rows_zeros(n, like), None, num_episodes=n,
                        empty=n, num_lanes=num_lanes, min_idle=min_idle)
   state, ticks, cost = _lanes.rows_read(rows, like)

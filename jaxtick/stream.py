@@ -276,9 +276,7 @@ def read(agent, calib, score_one, problems, keys, labels, prices, valid, *,
              jnp.zeros((num_prices + 1, 2), jnp.int32))
   out = like = None
   if episodes:  # one episode's row, as written out
-    like = jax.tree_util.tree_map(
-        lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype),
-        jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row))
+    like = _lanes.row_like(jax.eval_shape(lambda: load(jnp.zeros(1, jnp.int32), acc)[0].row))
     out = _lanes.rows_zeros(n, like)
   # Run up to the last valid episode only: the padding that front adds to a
   # bucket size (up to 25%) is never loaded.
